@@ -1,0 +1,73 @@
+"""The result of one ``ps.train`` call: trajectories of the order parameters for every replica.
+
+Arrays are indexed ``[replica, record, ...]``; ``time`` and ``steps`` are shared by all replicas
+(every replica is recorded on the same grid; a replica that stopped early, by a stop rule or by
+divergence, repeats its last recorded values and its ``stopped_at`` says when it stopped).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+
+@dataclass
+class TrainResult:
+    time: np.ndarray            # (T,) alpha = samples seen / N at the recorded points
+    steps: np.ndarray           # (T,) update steps (SGD) or sweeps (Greedy) at the recorded points
+    eps_g: np.ndarray           # (replicas, T) generalisation error
+    train_error: np.ndarray     # (replicas, T) training error (full training set; running batch estimate online)
+    R: np.ndarray               # (replicas, T, K, M) teacher-student overlaps w_k.w*_n / fan-in
+    Q: np.ndarray               # (replicas, T, K, K) student-student overlaps
+    T: np.ndarray               # (replicas, M, M) teacher-teacher overlaps
+    weight_change: np.ndarray   # (replicas, T) |w(t) - w(0)| / sqrt(#weights)
+    weight_norm: np.ndarray     # (replicas, T) |w(t)| / sqrt(#weights)
+    diverged: np.ndarray        # (replicas,) bool: weights became non-finite; the replica stopped
+    success: np.ndarray         # (replicas,) bool: the student computes the teacher's function at the end
+    stopped_at: np.ndarray      # (replicas,) steps at which the replica stopped (stop rule, divergence or end)
+    params: dict = field(default_factory=dict)   # everything needed to rerun: models, algorithm, data, run
+    wall_time: float = 0.0
+
+    ARRAYS = ("time", "steps", "eps_g", "train_error", "R", "Q", "T", "weight_change",
+              "weight_norm", "diverged", "success", "stopped_at")
+
+    @property
+    def replicas(self) -> int:
+        return self.eps_g.shape[0]
+
+    @property
+    def overlap(self) -> np.ndarray:
+        """(replicas, T) normalised teacher-student overlap, best-matched over hidden units.
+
+        For each teacher unit n, max_k |R_kn| / sqrt(Q_kk T_nn), averaged over n: 1 for a perfect
+        student up to permutation and sign symmetries, ~ N^-1/2 for an unrelated one.
+        """
+        Qd = np.sqrt(np.clip(np.einsum("rtkk->rtk", self.Q), 1e-300, None))
+        Td = np.sqrt(np.clip(np.einsum("rnn->rn", self.T), 1e-300, None))
+        rho = np.abs(self.R) / Qd[..., :, None] / Td[:, None, None, :]
+        return rho.max(axis=2).mean(axis=2)
+
+    def final(self) -> dict:
+        """Final observables per replica, the columns that ``analysis.load`` puts in its table."""
+        return {
+            "eps_g": self.eps_g[:, -1], "train_error": self.train_error[:, -1],
+            "overlap": self.overlap[:, -1], "weight_change": self.weight_change[:, -1],
+            "weight_norm": self.weight_norm[:, -1], "success": self.success,
+            "diverged": self.diverged, "stopped_at": self.stopped_at,
+        }
+
+    def to_hdf5(self, path_or_group, attrs: dict | None = None) -> None:
+        from .store import write_result
+        write_result(path_or_group, self, attrs=attrs)
+
+    def __eq__(self, other) -> bool:  # bitwise comparison, NaN == NaN (used by reproducibility tests)
+        if not isinstance(other, TrainResult):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, n), getattr(other, n), equal_nan=True)
+                   for n in self.ARRAYS)
+
+    def __repr__(self) -> str:
+        K, M = self.R.shape[2:]
+        return (f"TrainResult(replicas={self.replicas}, records={len(self.time)}, K={K}, M={M}, "
+                f"final eps_g={np.nanmean(self.eps_g[:, -1]):.4g}, "
+                f"success={self.success.mean():.3f}, diverged={int(self.diverged.sum())})")

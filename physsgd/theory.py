@@ -1,0 +1,1 @@
+"""Exact results: Saad-Solla ODEs, closed-form generalisation errors, perceptron learning curves."""
