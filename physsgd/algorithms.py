@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from . import _validate as v
 
-LOSSES = ("square", "hinge", "logistic")
+LOSSES = ("square", "hinge", "logistic", "squared_hinge", "hebbian")
 TIE_RULES = ("accept", "reject", "random")
 NEW_BATCH = ("sweep", "proposal")
 
@@ -16,7 +16,10 @@ class SGD:
     """Mini-batch SGD on the batch-mean loss, PyTorch conventions:
     g = grad mean_mu loss_mu + weight_decay * w;  buf = momentum * buf + g;  w <- w - lr * buf.
 
-    loss: "square" 1/2 (f - y)^2 | "hinge" max(0, margin - y f) | "logistic" log(1 + e^{-y f}).
+    loss: "square" 1/2 (f - y)^2 | "hinge" max(0, margin - y f) | "logistic" log(1 + e^{-y f})
+        | "squared_hinge" 1/2 max(0, margin - y f)^2 | "hebbian" -y f.
+        With a linear perceptron: hebbian is Hebb's rule, hinge with margin 0 Rosenblatt's
+        perceptron rule, squared_hinge with margin 0 the AdaTron (SCIENCE.md 4.3).
     output_scale: alpha of the lazy / feature-learning knob: when given, the loss sees
         alpha * (f(w, x) - f(w0, x)) and is divided by alpha (Geiger et al.; SCIENCE.md 2.2).
     temperature T = lr / batch_size (a property, for sweeps over T).

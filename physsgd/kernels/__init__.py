@@ -1,0 +1,1 @@
+"""Numba kernels. Imports nothing from the rest of physsgd: pure functions over arrays."""
