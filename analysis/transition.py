@@ -1,0 +1,875 @@
+"""Critical control values of a transition, their finite-size extrapolation, and the order of the
+transition.
+
+``critical_point``: per size N, the control value (e.g. the mini-batch size m) where the
+success probability (or a mean order parameter) crosses ``level``. Success data are fitted by
+binomial maximum likelihood with a logistic or probit curve in log(control) (or control); the
+isotonic-interpolation estimate is the model-free alternative. Errors come from a bootstrap over
+replicas; the spread between fit forms is a systematic error. The per-size values are then
+extrapolated, m_c(N) = m_c(inf) + a N^(-1/nu), with the issue-6 error budget (``analysis.budget``).
+
+``transition_order``: bimodality of the replica distribution of the final order parameter near
+m_c, a Binder-like cumulant, and whether the jump of the order parameter stays finite with N
+(SCIENCE.md 1.5 and 5.5) give a verdict "first-order-like" | "continuous" | "undetermined".
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special, stats
+from scipy.optimize import least_squares
+
+from .budget import Drift, Variant, drift as budget_drift, systematic_errors, total_errors
+from .table import Table
+
+__all__ = ["CriticalPoint", "critical_point", "OrderDiagnosis", "transition_order", "METHODS"]
+
+METHODS = ("logistic", "probit", "interpolate")
+_RIDGE = 1.0 / 50.0 ** 2          # weak prior on the standardised slope: keeps perfectly separated
+                                  # data (a step between two controls) finite, negligible otherwise
+_OMEGA_GRID = np.geomspace(0.1, 4.0, 161)   # 1/nu range searched when nu is free
+_MIN_SIZES_FREE_NU = 4
+
+
+# ------------------------------------------------------------------------------------ input
+@dataclass
+class _Cells:
+    """Data of one size, by control value (sorted)."""
+    x: np.ndarray                  # control values (C,)
+    u: np.ndarray                  # fit coordinate: log(x) or x
+    binary: bool
+    k: np.ndarray | None = None    # successes (C,)       binary
+    n: np.ndarray | None = None    # trials (C,)
+    values: list | None = None     # per-cell replica values     continuous
+
+    def means(self):
+        if self.binary:
+            return self.k / self.n
+        return np.array([v.mean() for v in self.values])
+
+    def sems(self):
+        if self.binary:
+            p = (self.k + 0.5) / (self.n + 1.0)      # never exactly 0 at p = 0 or 1
+            return np.sqrt(p * (1 - p) / self.n)
+        return np.array([v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan for v in self.values])
+
+
+def _as_table(data) -> Table:
+    if isinstance(data, Table):
+        return data
+    if isinstance(data, dict):
+        return Table.from_arrays(**data)
+    raise ValueError(f"expected an analysis.Table or a dict of arrays; got {type(data).__name__}")
+
+
+def _cells_by_size(table, control, size, observable, log_control, trials=None):
+    """Validate and split the data into per-size cells; returns (sizes, [cells], log_control)."""
+    t = _as_table(table)
+    for name in (control, size, observable) + ((trials,) if trials else ()):
+        t._check(name)
+    xs = t[control].astype(float)
+    Ns = t[size].astype(float)
+    ys = t[observable]
+    if len(t) == 0:
+        raise ValueError("no data rows")
+    for name, a in ((control, xs), (size, Ns)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"column {name!r} contains NaN or inf")
+    binary = ys.dtype == bool or trials is not None or (
+        ys.dtype.kind in "iuf" and np.all(np.isin(ys[np.isfinite(ys.astype(float))], (0, 1))))
+    yf = ys.astype(float)
+    if not np.all(np.isfinite(yf)):
+        raise ValueError(f"column {observable!r} contains NaN or inf in {int(np.sum(~np.isfinite(yf)))} "
+                         "rows; drop them first (e.g. table.where(np.isfinite(table[...])))")
+    nt = None
+    if trials is not None:
+        nt = t[trials].astype(float)
+        if np.any(nt <= 0) or np.any(yf < 0) or np.any(yf > 1):
+            raise ValueError(f"with trials={trials!r}, {observable!r} must be a fraction in [0, 1] "
+                             "and the trials > 0")
+    if log_control is None:   # positive controls spanning a decade or more (like m) -> log scale
+        log_control = bool(np.all(xs > 0) and xs.max() / xs.min() >= 10)
+    if log_control and np.any(xs <= 0):
+        raise ValueError(f"log_control=True needs {control!r} > 0; got min {xs.min()}")
+    sizes = np.unique(Ns)
+    out = []
+    for N in sizes:
+        sel = Ns == N
+        x_here = xs[sel]
+        xv = np.unique(x_here)
+        if len(xv) < 2:
+            raise ValueError(f"{size}={N:g} has a single {control} value ({xv[0]:g}); "
+                             "need at least 2 to locate a transition")
+        u = np.log(xv) if log_control else xv.copy()
+        if binary:
+            if nt is None:
+                k = np.array([yf[sel][x_here == v].sum() for v in xv])
+                n = np.array([np.sum(x_here == v) for v in xv], float)
+            else:
+                k = np.array([(yf[sel] * nt[sel])[x_here == v].sum() for v in xv])
+                n = np.array([nt[sel][x_here == v].sum() for v in xv])
+            out.append(_Cells(xv, u, True, k=np.round(k), n=n))
+        else:
+            out.append(_Cells(xv, u, False, values=[yf[sel][x_here == v] for v in xv]))
+    return sizes, out, bool(log_control)
+
+
+# -------------------------------------------------------------------------- per-size fitters
+def _inv_link(link, p):
+    return special.logit(p) if link == "logistic" else special.ndtri(p)
+
+
+def _link(link, eta):
+    return special.expit(eta) if link == "logistic" else special.ndtr(eta)
+
+
+def _glm(z, k, n, link, iters=80):
+    """Binomial maximum likelihood of p = F(a + b z) for every row of k (B, C); Fisher scoring,
+    vectorised over rows. Returns (B, 2)."""
+    k = np.atleast_2d(k)
+    B = k.shape[0]
+    beta = np.zeros((B, 2))
+    for _ in range(iters):
+        eta = np.clip(beta[:, :1] + beta[:, 1:] * z, -35, 35)
+        if link == "logistic":
+            p = special.expit(eta)
+            ratio = np.ones_like(eta)                  # f / (p (1-p)) = 1 for the logit link
+            w = n * p * (1 - p)
+        else:
+            p = special.ndtr(eta)
+            logphi = -0.5 * eta ** 2 - 0.5 * np.log(2 * np.pi)
+            ratio = np.exp(logphi - special.log_ndtr(eta) - special.log_ndtr(-eta))  # stable in tails
+            w = n * np.exp(logphi) * ratio
+        r = (k - n * p) * ratio
+        g = np.stack([r.sum(1), (r * z).sum(1) - _RIDGE * beta[:, 1]], axis=1)
+        h00, h01, h11 = w.sum(1), (w * z).sum(1), (w * z * z).sum(1) + _RIDGE
+        det = h00 * h11 - h01 ** 2
+        det = np.where(det > 1e-300, det, 1e-300)
+        step = np.stack([(h11 * g[:, 0] - h01 * g[:, 1]) / det, (h00 * g[:, 1] - h01 * g[:, 0]) / det], 1)
+        norm = np.linalg.norm(step, axis=1, keepdims=True)
+        step *= np.minimum(1.0, 5.0 / np.maximum(norm, 1e-300))   # damped: no overshoot far out
+        beta += step
+        if np.all(norm < 1e-9):
+            break
+    return beta
+
+
+def _sigmoid_ls(z, y, sy, link, bounds, start=None):
+    """Least squares of y = lo + (hi-lo) F(a + b z) (cell means with errors sy). -> (lo, hi, a, b)."""
+    fixed = bounds is not None
+
+    def model(p):
+        lo, hi = bounds if fixed else p[2:]
+        return lo + (hi - lo) * _link(link, p[0] + p[1] * z)
+
+    if start is None:
+        lo0, hi0 = (bounds if fixed else (y[0], y[-1]))
+        if hi0 == lo0:
+            hi0 = lo0 + 1e-6
+        t = np.clip((y - lo0) / (hi0 - lo0), 0.05, 0.95)
+        b0, a0 = np.polyfit(z, _inv_link(link, t), 1) if len(z) > 1 else (1.0, 0.0)
+        start = [a0, b0] + ([] if fixed else [lo0, hi0])
+    start = np.asarray(start, float)[: 2 if fixed else 4]
+    res = least_squares(lambda p: (model(p) - y) / sy, start, method="lm" if len(y) > len(start) else "trf",
+                        max_nfev=400)
+    p = res.x
+    lo, hi = bounds if fixed else p[2:]
+    return np.array([lo, hi, p[0], p[1]])
+
+
+def _pava(y, w):
+    """Isotonic (non-decreasing) least-squares fit: pool adjacent violators."""
+    vals, wts, cnt = [], [], []
+    for yi, wi in zip(y, w):
+        vals.append(yi); wts.append(wi); cnt.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            wsum = wts[-2] + wts[-1]
+            v = (vals[-2] * wts[-2] + vals[-1] * wts[-1]) / wsum
+            c = cnt[-2] + cnt[-1]
+            vals[-2:], wts[-2:], cnt[-2:] = [v], [wsum], [c]
+    return np.repeat(vals, cnt)
+
+
+def _crossing_monotone(u, f, level):
+    """u where the non-decreasing sequence f crosses level (linear interpolation; the middle of a
+    plateau at exactly level); NaN if it never does."""
+    below = f < level
+    above = f > level
+    if below.all() or above.all() or (not below.any() and not above.any()):
+        return np.nan
+    equal = ~below & ~above
+    if equal.any():
+        idx = np.flatnonzero(equal)
+        return 0.5 * (u[idx[0]] + u[idx[-1]])
+    j = np.argmax(above)              # first index above; j-1 is below (f is monotone)
+    return u[j - 1] + (level - f[j - 1]) * (u[j] - u[j - 1]) / (f[j] - f[j - 1])
+
+
+@dataclass
+class _SizeFit:
+    uc: float            # crossing in the fit coordinate
+    width: float         # interquartile width (between the 25% and 75% points) in the fit coordinate
+    params: tuple        # what the curve needs: ("glm", a, b, zmean, zscale) etc.
+
+
+def _fit_size(cells: _Cells, method: str, level: float, bounds, y=None, sy=None, k=None, start=None):
+    """One size, one method. ``k`` / ``y, sy`` replace the data (bootstrap)."""
+    u = cells.u
+    um, us = u.mean(), (u.std() or 1.0)
+    z = (u - um) / us
+    if method == "interpolate":
+        f = (k / cells.n) if cells.binary else y
+        w = cells.n if cells.binary else 1.0 / sy ** 2
+        sign = 1.0 if _direction(z, f) > 0 else -1.0
+        iso = sign * _pava(sign * f, w)       # monotone in the data's direction
+        lo, hi = (0.0, 1.0) if cells.binary else (iso.min(), iso.max())
+        uc = _crossing_monotone(u, sign * iso, sign * level)
+        q25 = _crossing_monotone(u, sign * iso, sign * (lo + 0.25 * (hi - lo)))
+        q75 = _crossing_monotone(u, sign * iso, sign * (lo + 0.75 * (hi - lo)))
+        return _SizeFit(uc, abs(q75 - q25), ("iso", u, iso))
+    if cells.binary and bounds in (None, (0.0, 1.0)):
+        a, b = _glm(z, k, cells.n, method)[0]
+        lo, hi = 0.0, 1.0
+    else:
+        lo, hi, a, b = _sigmoid_ls(z, y, sy, method, bounds, start=start)
+    t = (level - lo) / (hi - lo) if hi != lo else np.nan
+    if not (0 < t < 1) or b == 0:
+        uc = np.nan
+    else:
+        uc = um + us * (_inv_link(method, t) - a) / b
+    width = us * abs(_inv_link(method, 0.75) - _inv_link(method, 0.25)) / abs(b) if b else np.inf
+    return _SizeFit(uc, width, ("sigmoid", method, lo, hi, a, b, um, us))
+
+
+def _direction(z, f):
+    return np.sign(np.cov(z, f)[0, 1]) if np.ptp(f) > 0 else 1.0
+
+
+def _curve(params, u):
+    """Evaluate a fitted per-size curve at fit coordinates u."""
+    if params[0] == "iso":
+        _, uu, iso = params
+        return np.interp(u, uu, iso)
+    _, link, lo, hi, a, b, um, us = params
+    return lo + (hi - lo) * _link(link, a + b * (u - um) / us)
+
+
+def _bootstrap_data(cells: _Cells, B: int, rng):
+    """Resample replicas within every control cell; returns k (B, C) or (y, sy) (B, C)."""
+    if cells.binary:
+        return {"k": rng.binomial(cells.n.astype(np.int64), cells.k / cells.n, size=(B, len(cells.x)))}
+    ys, ss = [], []
+    for v in cells.values:
+        idx = rng.integers(0, len(v), size=(B, len(v)))
+        r = v[idx]
+        ys.append(r.mean(1))
+        ss.append(r.std(1, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.full(B, np.nan))
+    return {"y": np.stack(ys, 1), "sy": np.stack(ss, 1)}
+
+
+def _sem_floor(cells: _Cells, sy):
+    """Cell errors for least squares: a cell whose replicas all agree would get infinite weight."""
+    means = cells.means()
+    floor = max(1e-3 * np.ptp(means), 1e-12)
+    sy = np.where(np.isfinite(sy), sy, np.nanmax(np.r_[sy[np.isfinite(sy)], floor]))
+    return np.maximum(sy, floor)
+
+
+def _fit_size_all(cells: _Cells, method: str, level, bounds, boot: dict):
+    """Central fit and bootstrap crossings (in the fit coordinate) of one size with one method."""
+    if cells.binary:
+        central = _fit_size(cells, method, level, bounds, k=cells.k,
+                            y=cells.k / cells.n, sy=_sem_floor(cells, cells.sems()))
+    else:
+        central = _fit_size(cells, method, level, bounds, y=cells.means(), sy=_sem_floor(cells, cells.sems()))
+    B = len(next(iter(boot.values())))
+    if cells.binary and method != "interpolate" and bounds in (None, (0.0, 1.0)):
+        u = cells.u
+        um, us = u.mean(), (u.std() or 1.0)
+        z = (u - um) / us
+        ab = _glm(z, boot["k"], cells.n, method)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uc = um + us * (_inv_link(method, level) - ab[:, 0]) / ab[:, 1]
+        uc[~np.isfinite(uc)] = np.nan
+        return central, uc
+    uc = np.empty(B)
+    start = None
+    if central.params[0] == "sigmoid":
+        _, _, lo, hi, a, b, _, _ = central.params
+        start = [a, b, lo, hi]
+    for i in range(B):
+        if cells.binary:
+            ki = boot["k"][i]
+            f = _fit_size(cells, method, level, bounds, k=ki, y=ki / cells.n,
+                          sy=_sem_floor(cells, np.sqrt((ki + .5) / (cells.n + 1) * (1 - (ki + .5) / (cells.n + 1)) / cells.n)),
+                          start=start)
+        else:
+            f = _fit_size(cells, method, level, bounds, y=boot["y"][i], sy=_sem_floor(cells, boot["sy"][i]),
+                          start=start)
+        uc[i] = f.uc
+    return central, uc
+
+
+def _robust_sd(samples, axis=0):
+    """Half the 16-84% range: the standard deviation for Gaussian samples, not ruined by the
+    occasional wild bootstrap refit (free-exponent extrapolations have heavy tails)."""
+    samples = np.asarray(samples, float)
+    if samples.size == 0 or np.all(np.isnan(samples)):
+        return np.full(samples.shape[1:] if axis == 0 and samples.ndim > 1 else (), np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns (no crossing) -> NaN
+        q16, q84 = np.nanpercentile(samples, [16, 84], axis=axis)
+    return 0.5 * (q84 - q16)
+
+
+# ------------------------------------------------------------------------------ extrapolation
+def _wls_line(t, X, w):
+    """X = c + a t, weighted, for every row of X (B, k). Returns c, a, chi2 (each (B,))."""
+    W = w.sum()
+    mt = (w * t).sum() / W
+    stt = (w * (t - mt) ** 2).sum()
+    mx = (X * w).sum(-1) / W
+    a = ((X - mx[..., None]) * (w * (t - mt))).sum(-1) / stt
+    c = mx - a * mt
+    chi2 = (w * (X - c[..., None] - a[..., None] * t) ** 2).sum(-1)
+    return c, a, chi2
+
+
+def _extrapolate(N, X, sig, omega=None):
+    """Fit X = xinf + a N^-omega (omega fixed, or free by profiling over a grid then a parabola in
+    log omega). X (B, k). Returns dict of (B,) arrays: xinf, a, omega, chi2, at_edge."""
+    X = np.atleast_2d(X)
+    w = 1.0 / sig ** 2
+    if omega is not None:
+        c, a, chi2 = _wls_line(N ** -float(omega), X, w)
+        return {"xinf": c, "a": a, "omega": np.full(len(c), float(omega)), "chi2": chi2,
+                "at_edge": np.zeros(len(c), bool)}
+    prof = np.stack([_wls_line(N ** -om, X, w)[2] for om in _OMEGA_GRID], 1)   # (B, G)
+    j = np.argmin(prof, 1)
+    at_edge = (j == 0) | (j == len(_OMEGA_GRID) - 1)
+    jj = np.clip(j, 1, len(_OMEGA_GRID) - 2)
+    lg = np.log(_OMEGA_GRID)
+    rows = np.arange(len(j))
+    y0, y1, y2 = prof[rows, jj - 1], prof[rows, jj], prof[rows, jj + 1]
+    denom = y0 - 2 * y1 + y2
+    shift = np.where(denom > 0, 0.5 * (y0 - y2) / np.where(denom > 0, denom, 1), 0.0)
+    lopt = np.where(at_edge, lg[j], lg[jj] + np.clip(shift, -1, 1) * (lg[1] - lg[0]))
+    om = np.exp(lopt)
+    out = {k: np.empty(len(j)) for k in ("xinf", "a", "chi2")}
+    for i in range(len(j)):            # one closed-form solve per row at its own omega
+        c, a, chi2 = _wls_line(N ** -om[i], X[i:i + 1], w)
+        out["xinf"][i], out["a"][i], out["chi2"][i] = c[0], a[0], chi2[0]
+    out["omega"] = om
+    out["at_edge"] = at_edge
+    return out
+
+
+# ----------------------------------------------------------------------------------- result
+@dataclass
+class CriticalPoint:
+    """Result of ``critical_point``; per-size arrays are aligned with ``sizes``."""
+    control: str
+    size: str
+    observable: str
+    level: float
+    method: str
+    log_control: bool
+    sizes: np.ndarray
+    xc: np.ndarray                 # crossing per size (control units)
+    xc_stat: np.ndarray            # bootstrap error
+    xc_sys: np.ndarray             # spread of the other fit forms beyond statistics
+    xc_err: np.ndarray             # total
+    width: np.ndarray              # interquartile transition width per size, in the fit coordinate
+                                   #   (log(control) when log_control: a relative width)
+    xc_by_method: dict             # method -> (k,) crossings
+    xc_inf: float = np.nan
+    nu: float = np.nan
+    nu_fixed: bool = True          # nu was given or assumed, not fitted
+    amplitude: float = np.nan      # a of m_c(N) = m_c(inf) + a N^(-1/nu)
+    chi2: float = np.nan           # of the extrapolation (weights: xc_stat)
+    dof: int = 0
+    errors: dict = field(default_factory=dict)       # "xc_inf", "nu": total
+    stat_errors: dict = field(default_factory=dict)
+    sys_errors: dict = field(default_factory=dict)
+    variants: list = field(default_factory=list)     # per-size-free extrapolation variants
+    drift: Drift | None = None     # monotone drift of m_c(N) with N (budget.drift)
+    growth: object = None          # PowerLawFit of m_c(N) ~ N^kappa (the "power law in N" form)
+    notes: list = field(default_factory=list)
+    xc_samples: np.ndarray | None = field(default=None, repr=False)     # (B, k) bootstrap
+    xc_inf_samples: np.ndarray | None = field(default=None, repr=False)
+    _cells: list = field(default=None, repr=False)
+    _fits: list = field(default=None, repr=False)
+
+    def curve(self, i: int, x):
+        """The fitted observable of size ``sizes[i]`` at control values x."""
+        x = np.asarray(x, float)
+        return _curve(self._fits[i].params, np.log(x) if self.log_control else x)
+
+    def data(self, i: int):
+        """(x, mean, err) of size ``sizes[i]``: cell means with errors (binomial for success)."""
+        c = self._cells[i]
+        return c.x, c.means(), c.sems()
+
+    def summary(self) -> str:
+        L = [f"critical {self.control} where <{self.observable}> = {self.level:g} "
+             f"({self.method} fit in {'log ' if self.log_control else ''}{self.control}, "
+             f"bootstrap over replicas)"]
+        L.append(f"  {self.size:>8} {self.control + '_c':>12} {'stat':>9} {'sys':>9} {'total':>9} {'width':>8}")
+        for i, N in enumerate(self.sizes):
+            L.append(f"  {N:>8g} {self.xc[i]:>12.5g} {self.xc_stat[i]:>9.3g} {self.xc_sys[i]:>9.3g} "
+                     f"{self.xc_err[i]:>9.3g} {self.width[i]:>8.3g}")
+        if np.isfinite(self.xc_inf):
+            e, s, y = self.errors, self.stat_errors, self.sys_errors
+            how = "fixed" if self.nu_fixed else "fitted"
+            L.append(f"  extrapolation {self.control}_c(N) = {self.control}_c(inf) + a N^(-1/nu), "
+                     f"nu {how} = {self.nu:.4g}" +
+                     ("" if self.nu_fixed else f" +- {e.get('nu', np.nan):.2g} "
+                      f"(stat {s.get('nu', np.nan):.2g}, sys {y.get('nu', np.nan):.2g})"))
+            L.append(f"  {self.control}_c(inf) = {self.xc_inf:.5g} +- {e['xc_inf']:.2g} "
+                     f"(stat {s['xc_inf']:.2g}, sys {y['xc_inf']:.2g}); a = {self.amplitude:.3g}; "
+                     f"chi2/dof = {self.chi2:.3g}/{self.dof}")
+            for v in self.variants:
+                vals = ", ".join(f"{k} = {val:.5g}" for k, val in v.values.items())
+                errs = ", ".join(f"{val:.2g}" for val in v.stat_errors.values())
+                L.append(f"    variant {v.label}: {vals} (stat {errs})")
+        if self.drift is not None and len(self.drift.values) >= 3:
+            if self.drift.monotone:
+                L.append(f"  drift: {self.control}_c(N) moves monotonically with N beyond errors; "
+                         f"extrapolated {self.drift.extrapolated:.5g} +- {self.drift.extrapolated_error:.2g}")
+            else:
+                L.append(f"  drift: no monotone drift of {self.control}_c(N) beyond errors")
+        if self.growth is not None:
+            g = self.growth
+            L.append(f"  power law in N: {self.control}_c ~ N^kappa, kappa = {g.exponent:.3g} "
+                     f"+- {g.errors['exponent']:.2g}" +
+                     (f", chi2/dof = {g.chi2:.3g}/{g.dof}" if np.isfinite(g.pvalue) else ""))
+        L += [f"  note: {n}" for n in self.notes]
+        return "\n".join(L)
+
+    def plot(self, ax=None, kind: str = "extrapolation"):
+        """kind="extrapolation": xc(N) against N^(-1/nu) with the fit; "curves": the observable
+        against the control for every size with the fitted curves."""
+        from .plots import critical_point_plot
+        return critical_point_plot(self, ax=ax, kind=kind)
+
+
+# --------------------------------------------------------------------------- critical_point
+def critical_point(table_or_arrays, control: str = "batch_size", size: str = "N",
+                   observable: str = "success", level: float = 0.5, method: str = "logistic",
+                   bootstrap: int = 300, extrapolate: bool = True, seed: int = 0,
+                   log_control: bool | None = None, nu: float | None = None, bounds=None,
+                   trials: str | None = None, methods=METHODS) -> CriticalPoint:
+    """Per size, the control value where ``observable`` crosses ``level``; extrapolated in size.
+
+    table_or_arrays: an ``analysis.Table`` (or a dict of equal-length arrays) with one row per
+        replica (``observable`` boolean/0-1 for success, any float for an order parameter), or
+        one row per cell with ``trials`` naming the column of trial counts (observable = fraction).
+    method: "logistic" | "probit" (sigmoid in the fit coordinate; binomial maximum likelihood for
+        success data, least squares on cell means otherwise, with free asymptotes unless
+        ``bounds=(lo, hi)``), or "interpolate" (isotonic regression, linear interpolation).
+    log_control: fit in log(control); default: when the control is positive and spans >= 10x.
+    bootstrap: resamples of the replicas within every (size, control) cell.
+    extrapolate: fit xc(N) = xc_inf + a N^(-1/nu): nu free with >= 4 sizes (nu=None), else the
+        given nu, else nu = 1 (assumed, stated in the summary and the notes).
+    Errors (issue 6): per size, ``xc_stat`` (bootstrap) and ``xc_sys`` (other fit forms); for
+    xc_inf the variants are the other fit forms, dropping the smallest size(s), and the
+    extrapolation form (1/nu free vs fixed); ``growth`` is the alternative power law in N.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not allowed; choose one of {METHODS}")
+    if not (0 < level < 1) and _observable_is_probability(table_or_arrays, observable, trials):
+        raise ValueError(f"level={level} must lie in (0, 1) for a success probability")
+    if bootstrap < 20:
+        raise ValueError(f"bootstrap={bootstrap} is too few resamples (need >= 20)")
+    if nu is not None and not (np.isfinite(nu) and nu > 0):
+        raise ValueError(f"nu={nu} must be a positive number (or None)")
+    sizes, cells, log_control = _cells_by_size(table_or_arrays, control, size, observable, log_control, trials)
+    if extrapolate and len(sizes) < 2:
+        raise ValueError(f"a single {size} ({sizes[0]:g}) cannot be extrapolated in size; "
+                         "pass extrapolate=False or add sizes")
+    methods = [method] + [m for m in methods if m != method]
+    rng = np.random.default_rng(seed)
+    to_x = np.exp if log_control else (lambda v: v)
+
+    k = len(sizes)
+    xc = {m: np.full(k, np.nan) for m in methods}
+    samples = {m: np.full((bootstrap, k), np.nan) for m in methods}
+    fits, notes = [], []
+    width = np.full(k, np.nan)
+    for i, c in enumerate(cells):
+        boot = _bootstrap_data(c, bootstrap, rng)     # shared by all methods: same resamples
+        for m in methods:
+            central, uc = _fit_size_all(c, m, level, bounds, boot)
+            if m == method:
+                fits.append(central)
+                width[i] = central.width
+            inside = c.u.min() <= central.uc <= c.u.max() if np.isfinite(central.uc) else False
+            if not inside:
+                if m == method:
+                    notes.append(f"{size}={sizes[i]:g}: {observable} does not cross {level:g} inside the "
+                                 f"{control} range [{c.x.min():g}, {c.x.max():g}] ({m})")
+                continue
+            xc[m][i] = to_x(central.uc)
+            samples[m][:, i] = to_x(uc)
+    stat = {m: _robust_sd(samples[m]) for m in methods}
+    xc_c, xc_stat = xc[method], stat[method]
+    bad = np.mean(~np.isfinite(samples[method]), axis=0)
+    for i in np.flatnonzero(bad > 0.05):
+        notes.append(f"{size}={sizes[i]:g}: {100 * bad[i]:.0f}% of bootstrap resamples found no crossing")
+    xc_sys = np.zeros(k)
+    for i in range(k):
+        if not np.isfinite(xc_c[i]):
+            xc_sys[i] = np.nan
+            continue
+        # Other fit forms see the same data; under the central model their expected statistical
+        # deviation is sqrt(s_v^2 - s_c^2) (Hausman), which is the budget's "nested" rule.
+        var = [Variant(m, {"xc": xc[m][i]}, {"xc": stat[m][i]}, nested=True) for m in methods[1:]]
+        xc_sys[i] = systematic_errors({"xc": xc_c[i]}, {"xc": xc_stat[i]}, var)["xc"]
+    res = CriticalPoint(control=control, size=size, observable=observable, level=level, method=method,
+                        log_control=log_control, sizes=sizes, xc=xc_c, xc_stat=xc_stat, xc_sys=xc_sys,
+                        xc_err=np.hypot(xc_stat, xc_sys), width=width, xc_by_method=xc,
+                        notes=notes, xc_samples=samples[method], _cells=cells, _fits=fits)
+    if extrapolate:
+        _extrapolation_budget(res, samples, stat, methods, nu)
+    return res
+
+
+def _observable_is_probability(data, observable, trials) -> bool:
+    if trials is not None:
+        return True
+    try:
+        y = _as_table(data)[observable]
+    except ValueError:
+        return False
+    return y.dtype == bool or (y.dtype.kind in "iuf" and np.all(np.isin(y[np.isfinite(y.astype(float))], (0, 1))))
+
+
+def _extrapolation_budget(res: CriticalPoint, samples: dict, stat: dict, methods, nu_user):
+    ok = np.isfinite(res.xc) & (res.xc_stat > 0)
+    N, X, S = res.sizes[ok], res.xc[ok], res.xc_stat[ok]
+    if len(N) < 2:
+        res.notes.append("fewer than 2 sizes with a crossing: no extrapolation")
+        return
+    if len(N) < len(res.sizes):
+        res.notes.append(f"extrapolation uses {res.size} = {', '.join(f'{v:g}' for v in N)} only")
+    free = nu_user is None and len(N) >= _MIN_SIZES_FREE_NU
+    assumed = nu_user is None and not free
+    omega_c = None if free else (1.0 / nu_user if nu_user else 1.0)
+    if assumed:
+        res.notes.append(f"nu assumed = 1 (first-order / mean-field lore): {len(N)} sizes are too few "
+                         f"to fit it (need {_MIN_SIZES_FREE_NU})")
+
+    def boot_fit(method, cols, omega):
+        Xb = samples[method][:, ok][:, cols]
+        good = np.all(np.isfinite(Xb), axis=1)
+        out = _extrapolate(N[cols], Xb[good], S[cols], omega)
+        return out, good
+
+    allc = np.arange(len(N))
+    central = _extrapolate(N, X[None], S, omega_c)
+    cb, good = boot_fit(res.method, allc, omega_c)
+    if good.mean() < 0.95:
+        res.notes.append(f"{100 * (1 - good.mean()):.0f}% of bootstrap resamples dropped from the "
+                         "extrapolation (no crossing at some size)")
+    values = {"xc_inf": float(central["xinf"][0])}
+    stat_err = {"xc_inf": float(_robust_sd(cb["xinf"]))}
+    if free:
+        values["nu"] = float(1 / central["omega"][0])
+        stat_err["nu"] = float(_robust_sd(1 / cb["omega"]))
+        if central["at_edge"][0]:
+            res.notes.append(f"fitted 1/nu at the edge of the searched range "
+                             f"[{_OMEGA_GRID[0]:g}, {_OMEGA_GRID[-1]:g}]: nu is not determined")
+    res.xc_inf_samples = cb["xinf"]
+    res.xc_inf, res.nu, res.nu_fixed = values["xc_inf"], float(1 / central["omega"][0]), not free
+    res.amplitude, res.chi2, res.dof = float(central["a"][0]), float(central["chi2"][0]), len(N) - (3 if free else 2)
+
+    def variant(label, method, cols, omega, nested=True):
+        c = _extrapolate(N[cols], np.atleast_2d(res.xc_by_method[method][ok][cols]), S[cols], omega)
+        b, _ = boot_fit(method, cols, omega)
+        vals = {"xc_inf": float(c["xinf"][0])}
+        errs = {"xc_inf": float(_robust_sd(b["xinf"]))}
+        if omega is None:
+            vals["nu"], errs["nu"] = float(1 / c["omega"][0]), float(_robust_sd(1 / b["omega"]))
+        return Variant(label, vals, errs, n_points=len(cols), nested=nested)
+
+    variants, swapped = [], []
+    for m in methods[1:]:          # other fit forms, same extrapolation
+        if np.all(np.isfinite(res.xc_by_method[m][ok])):
+            variants.append(variant(f"fit form {m}", m, allc, omega_c))
+    for drop in (1, 2):            # smallest size(s) dropped
+        cols = allc[drop:]
+        if free and len(cols) >= _MIN_SIZES_FREE_NU:
+            variants.append(variant(f"drop {drop} smallest {res.size}", res.method, cols, None))
+        elif free and len(cols) >= 3:
+            om = float(central["omega"][0])
+            variants.append(variant(f"drop {drop} smallest {res.size} (1/nu fixed at {om:.3g})",
+                                    res.method, cols, om))
+        elif not free and len(cols) >= 2:
+            variants.append(variant(f"drop {drop} smallest {res.size}", res.method, cols, omega_c))
+    if free:
+        # The fixed-exponent model is a special case of the central one: on the same data the
+        # expected statistical deviation is sqrt(s_c^2 - s_v^2), so the roles are swapped below.
+        swapped.append(variant("1/nu fixed 1", res.method, allc, 1.0))
+    elif nu_user is not None and len(N) >= _MIN_SIZES_FREE_NU:
+        variants.append(variant("1/nu free", res.method, allc, None))
+    else:                          # nu assumed: how much hangs on the assumption
+        for om in (0.5, 2.0):
+            variants.append(variant(f"1/nu = {om:g}", res.method, allc, om, nested=False))
+    sys_err = systematic_errors(values, stat_err, variants)
+    for v in swapped:
+        for p in values:
+            if p in v.values:
+                s = systematic_errors({p: v.values[p]}, {p: v.stat_errors[p]},
+                                      [Variant(v.label, {p: values[p]}, {p: stat_err[p]}, nested=True)])
+                sys_err[p] = max(sys_err.get(p, 0.0), s[p])
+    res.variants = variants + swapped
+    res.stat_errors, res.sys_errors = stat_err, sys_err
+    res.errors = total_errors(stat_err, sys_err)
+    res.drift = budget_drift("xc", N, X, S, nu_hint=res.nu)
+    if len(N) >= 2 and np.all(X > 0):
+        from .powerlaw import power_law
+        try:
+            res.growth = power_law(N, X, S, bootstrap=200, seed=0)
+        except ValueError as exc:   # e.g. too few points; the growth form is optional
+            res.notes.append(f"power law in N not fitted: {exc}")
+
+
+# -------------------------------------------------------------------------- transition order
+@dataclass
+class OrderDiagnosis:
+    """Result of ``transition_order``; per-size arrays aligned with ``sizes``."""
+    verdict: str                   # "first-order-like" | "continuous" | "undetermined"
+    evidence: list                 # human-readable lines behind the verdict
+    sizes: np.ndarray
+    x_near: np.ndarray             # control value of the near-critical cell per size
+    bimodality: np.ndarray         # Sarle's bimodality coefficient there (> 5/9: bimodal-ish)
+    delta_bic: np.ndarray          # BIC(1 Gaussian) - BIC(2 Gaussians): > 0 prefers two modes
+    ashman_d: np.ndarray           # separation of the two fitted modes (> 2: clean)
+    bimodal: np.ndarray            # bool per size
+    binder: dict                   # size -> (controls, U) with U = 1 - <q^4> / (3 <q^2>^2)
+    binder_min: np.ndarray         # min over controls of U per size
+    jump: np.ndarray               # gap between the two 1-D 2-means clusters at the near-critical cell
+    jump_err: np.ndarray
+    jump_exponent: float           # jump ~ N^theta
+    jump_exponent_err: float
+    width: np.ndarray              # interquartile width of <q>(control) per size (fit coordinate)
+    width_exponent: float          # width ~ N^-(1/nu_bar)
+    votes: dict                    # test -> "first-order" | "continuous" | None
+    samples: dict = field(default_factory=dict, repr=False)   # size -> replica values at x_near
+
+    def plot(self, ax=None, kind: str = "binder"):
+        """kind="binder": U against the control per size; "histogram": the near-critical
+        distributions of the order parameter."""
+        from .plots import transition_order_plot
+        return transition_order_plot(self, ax=ax, kind=kind)
+
+    def summary(self) -> str:
+        return "\n".join([f"transition order: {self.verdict}"] + [f"  - {e}" for e in self.evidence])
+
+
+def _bimodality_coefficient(v):
+    n = len(v)
+    if n < 4 or np.ptp(v) == 0:
+        return np.nan
+    g = stats.skew(v, bias=False)
+    kx = stats.kurtosis(v, bias=False)
+    return float((g ** 2 + 1) / (kx + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def _two_means(v):
+    """Optimal split of sorted 1-D data into two clusters (min within SS); returns (lo, hi) means."""
+    s = np.sort(v)
+    n = len(s)
+    if n < 2 or s[0] == s[-1]:
+        return s.mean(), s.mean(), n // 2
+    c = np.cumsum(s)
+    c2 = np.cumsum(s ** 2)
+    i = np.arange(1, n)
+    left = c2[:-1] - c[:-1] ** 2 / i
+    right = (c2[-1] - c2[:-1]) - (c[-1] - c[:-1]) ** 2 / (n - i)
+    j = int(np.argmin(left + right)) + 1
+    return s[:j].mean(), s[j:].mean(), j
+
+
+def _gmm2(v, iters=200):
+    """Two-Gaussian mixture by EM (started from the 2-means split). Returns (delta_bic, ashman_d)."""
+    n = len(v)
+    if n < 6 or np.ptp(v) == 0:
+        return np.nan, np.nan
+    floor = (1e-3 * np.ptp(v)) ** 2
+    var1 = max(v.var(), floor)
+    ll1 = np.sum(stats.norm.logpdf(v, v.mean(), np.sqrt(var1)))
+    m_lo, m_hi, j = _two_means(v)
+    s = np.sort(v)
+    mu = np.array([m_lo, m_hi])
+    var = np.array([max(s[:j].var(), floor), max(s[j:].var(), floor)])
+    pi = np.array([j / n, 1 - j / n])
+    for _ in range(iters):
+        logp = np.log(pi) + stats.norm.logpdf(v[:, None], mu, np.sqrt(var))
+        lse = special.logsumexp(logp, axis=1, keepdims=True)
+        r = np.exp(logp - lse)
+        nk = r.sum(0) + 1e-12
+        mu_new = (r * v[:, None]).sum(0) / nk
+        var = np.maximum((r * (v[:, None] - mu_new) ** 2).sum(0) / nk, floor)
+        pi = np.clip(nk / n, 1e-6, 1)
+        pi /= pi.sum()
+        if np.allclose(mu_new, mu, atol=1e-10):
+            mu = mu_new
+            break
+        mu = mu_new
+    ll2 = float(lse.sum())
+    dbic = (-2 * ll1 + 2 * np.log(n)) - (-2 * ll2 + 5 * np.log(n))
+    d = np.sqrt(2) * abs(mu[1] - mu[0]) / np.sqrt(var.sum())
+    if pi.min() < 0.05:   # one "mode" of a few outliers is not a second phase
+        d = min(d, 2.0)
+    return float(dbic), float(d)
+
+
+def _binder(v):
+    m2 = np.mean(v ** 2)
+    return 1 - np.mean(v ** 4) / (3 * m2 ** 2) if m2 > 0 else np.nan
+
+
+def transition_order(table, control: str = "batch_size", size: str = "N", order_parameter: str = "overlap",
+                     x_near=None, log_control: bool | None = None, min_replicas: int = 10,
+                     bootstrap: int = 200, seed: int = 0) -> OrderDiagnosis:
+    """Is the transition first-order-like (coexistence) or continuous?
+
+    Per size, the near-critical control cell is the one nearest ``x_near`` (a CriticalPoint, a
+    dict size -> value, or an array aligned with the sorted sizes), by default the cell where the
+    replica variance of the order parameter peaks (the susceptibility maximum). Tests:
+    bimodality of the replica distribution there (Sarle's coefficient > 5/9, and a two-Gaussian
+    mixture preferred by BIC with modes separated by Ashman's D > 2); the Binder-like cumulant
+    U = 1 - <q^4>/(3<q^2>^2) across controls (a negative dip that deepens with N is first-order
+    lore; U stays >= 0 for a unimodal distribution); and the gap between the two clusters at the
+    near-critical cell, jump ~ N^theta (finite for coexisting phases, shrinking for a continuous
+    transition). Each test votes; the verdict needs two votes and no contrary one.
+    """
+    sizes, cells, log_control = _cells_by_size(table, control, size, order_parameter, log_control)
+    if cells[0].binary:
+        raise ValueError(f"order_parameter={order_parameter!r} is boolean; use a continuous order "
+                         "parameter such as 'overlap'")
+    rng = np.random.default_rng(seed)
+    k = len(sizes)
+    near = np.full(k, np.nan)
+    bc, dbic, dd, jump, jump_err, bmin, width = (np.full(k, np.nan) for _ in range(7))
+    binder, samples = {}, {}
+    targets = _targets(x_near, sizes)
+    for i, c in enumerate(cells):
+        nrep = np.array([len(v) for v in c.values])
+        usable = np.flatnonzero(nrep >= min_replicas)
+        if len(usable) == 0:
+            raise ValueError(f"{size}={sizes[i]:g}: no {control} cell has >= {min_replicas} replicas")
+        if targets is not None:
+            t = targets[i]
+            uu = np.log(t) if log_control else t
+            j = usable[np.argmin(np.abs(c.u[usable] - uu))]
+        else:
+            j = usable[np.argmax([c.values[q].var() for q in usable])]
+        v = c.values[j]
+        near[i] = c.x[j]
+        samples[sizes[i]] = v
+        bc[i] = _bimodality_coefficient(v)
+        dbic[i], dd[i] = _gmm2(v)
+        lo, hi, _ = _two_means(v)
+        jump[i] = hi - lo
+        bj = []
+        for _ in range(bootstrap):
+            a, b, _ = _two_means(v[rng.integers(0, len(v), len(v))])
+            bj.append(b - a)
+        jump_err[i] = max(np.std(bj, ddof=1), 1e-12)
+        U = np.array([_binder(c.values[q]) for q in usable])
+        binder[sizes[i]] = (c.x[usable], U)
+        bmin[i] = np.nanmin(U)
+        means = c.means()
+        sign = 1.0 if _direction(c.u, means) > 0 else -1.0
+        iso = sign * _pava(sign * means, nrep.astype(float))
+        lo_m, hi_m = iso.min(), iso.max()
+        q25 = _crossing_monotone(c.u, sign * iso, sign * (lo_m + 0.25 * (hi_m - lo_m)))
+        q75 = _crossing_monotone(c.u, sign * iso, sign * (lo_m + 0.75 * (hi_m - lo_m)))
+        width[i] = abs(q75 - q25)
+    bimodal = (bc > 5 / 9) & (dbic > 0) & (dd > 2)
+
+    theta = theta_err = width_exp = np.nan
+    if k >= 2 and np.all(jump > 0):
+        from .powerlaw import power_law
+        pl = power_law(sizes, jump, jump_err, bootstrap=200, seed=seed)
+        theta, theta_err = pl.exponent, pl.errors["exponent"]
+        okw = np.isfinite(width) & (width > 0)
+        if okw.sum() >= 3:
+            width_exp = -power_law(sizes[okw], width[okw], bootstrap=200, seed=seed).exponent
+        elif okw.sum() == 2:
+            width_exp = -np.diff(np.log(width[okw]))[0] / np.diff(np.log(sizes[okw]))[0]
+    q_all = np.concatenate([np.concatenate(c.values) for c in cells])
+    q_range = np.ptp(q_all) or 1.0
+
+    votes, evidence = {}, []
+    # 1. bimodality
+    if bimodal[-1] and bimodal.sum() >= max(1, (k + 1) // 2):
+        votes["bimodality"] = "first-order"
+    elif not bimodal.any():
+        votes["bimodality"] = "continuous"
+    else:
+        votes["bimodality"] = None
+    evidence.append("near-critical replica distribution bimodal at " + ", ".join(
+        f"{size}={N:g}: {'yes' if b else 'no'} (BC={c_:.2f}, dBIC={d_:.1f}, D={a_:.1f})"
+        for N, b, c_, d_, a_ in zip(sizes, bimodal, bc, dbic, dd)))
+    # 2. Binder dip
+    # deeper at the largest size than at the smallest (the minimum over a few cells is noisy, so
+    # strict monotonicity across every pair of sizes is not asked for)
+    deepens = k >= 2 and bmin[-1] < -0.1 and bmin[-1] < bmin[0]
+    if deepens or (k == 1 and bmin[0] < -0.1):
+        votes["binder"] = "first-order"
+    elif np.all(bmin > -0.05):
+        votes["binder"] = "continuous"
+    else:
+        votes["binder"] = None
+    evidence.append("Binder cumulant minimum " + ", ".join(f"{size}={N:g}: {b:.3g}" for N, b in zip(sizes, bmin)) +
+                    (" (negative dip deepening with N)" if deepens else ""))
+    # 3. jump
+    if np.isfinite(theta):
+        if theta - 2 * theta_err > -0.25 and theta > -0.1 and jump[-1] > 0.2 * q_range:
+            votes["jump"] = "first-order"
+        elif theta + 2 * theta_err < -0.1:
+            votes["jump"] = "continuous"
+        else:
+            votes["jump"] = None
+        evidence.append(f"jump of the order parameter at the transition ~ N^theta, theta = {theta:.3g} "
+                        f"+- {theta_err:.2g} (largest size: {jump[-1]:.3g}; range of q {q_range:.3g})")
+    else:
+        votes["jump"] = None
+        evidence.append("jump scaling needs >= 2 sizes")
+    if np.isfinite(width_exp):
+        evidence.append(f"transition width ~ N^(-{width_exp:.3g}) (first-order lore: N^-1; informational)")
+    first = sum(v == "first-order" for v in votes.values())
+    cont = sum(v == "continuous" for v in votes.values())
+    if first >= 2 and cont == 0:
+        verdict = "first-order-like"
+    elif cont >= 2 and first == 0:
+        verdict = "continuous"
+    else:
+        verdict = "undetermined"
+    return OrderDiagnosis(verdict=verdict, evidence=evidence, sizes=sizes, x_near=near, bimodality=bc,
+                          delta_bic=dbic, ashman_d=dd, bimodal=bimodal, binder=binder, binder_min=bmin,
+                          jump=jump, jump_err=jump_err, jump_exponent=float(theta),
+                          jump_exponent_err=float(theta_err), width=width, width_exponent=float(width_exp),
+                          votes=votes, samples=samples)
+
+
+def _targets(x_near, sizes):
+    if x_near is None:
+        return None
+    if isinstance(x_near, CriticalPoint):
+        lookup = dict(zip(x_near.sizes.tolist(), x_near.xc.tolist()))
+        out = np.array([lookup.get(N, np.nan) for N in sizes.tolist()])
+    elif isinstance(x_near, dict):
+        out = np.array([x_near.get(N, x_near.get(int(N), np.nan)) for N in sizes.tolist()], float)
+    else:
+        out = np.asarray(x_near, float)
+        if out.shape != sizes.shape:
+            raise ValueError(f"x_near has {out.size} values; there are {len(sizes)} sizes")
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"x_near has no finite value for some size: {dict(zip(sizes.tolist(), out.tolist()))}")
+    return out

@@ -1,0 +1,171 @@
+"""analysis.transition: critical points on synthetic success data with known m_c(N), the error
+budget, bad input, and first- vs second-order diagnostics."""
+import numpy as np
+import pytest
+
+from analysis.table import Table
+from analysis.transition import critical_point, transition_order
+
+SIZES = (32, 64, 128, 256, 512)
+MC_INF, A, NU = 8.0, 40.0, 1.0
+
+
+def true_mc(N):
+    return MC_INF + A * np.asarray(N, float) ** (-1 / NU)
+
+
+def success_data(seed, sizes=SIZES, reps=64, w0=2.0):
+    """Bernoulli successes with p(m) = logistic((log m - log m_c(N)) / w(N)), w = w0 N^-1/2."""
+    rng = np.random.default_rng(seed)
+    m = np.unique(np.round(np.geomspace(2, 32, 13)).astype(int))
+    N_col, m_col, s_col = [], [], []
+    for N in sizes:
+        w = w0 * N ** -0.5
+        for mm in m:
+            p = 1 / (1 + np.exp(-(np.log(mm) - np.log(true_mc(N))) / w))
+            N_col += [N] * reps
+            m_col += [mm] * reps
+            s_col += list(rng.random(reps) < p)
+    return Table.from_arrays(N=N_col, batch_size=m_col, success=np.array(s_col))
+
+
+def order_data(kind, seed=0, sizes=(50, 100, 200, 400), reps=60, mc=10.0):
+    """Final overlaps. "first": coexisting failed (q ~ 0.1) and learned (q ~ 1) replicas, the
+    learned fraction a sharpening sigmoid. "continuous": one unimodal peak whose position rises
+    like a rounded sqrt(m - m_c)."""
+    rng = np.random.default_rng(seed)
+    m = np.unique(np.round(np.geomspace(5, 20, 15)).astype(int))
+    cols = {"N": [], "batch_size": [], "overlap": []}
+    for N in sizes:
+        for mm in m:
+            if kind == "first":
+                p = 1 / (1 + np.exp(-(np.log(mm) - np.log(mc)) / (1.5 * N ** -0.5)))
+                s = rng.random(reps) < p
+                q = np.where(s, 1 - np.abs(rng.normal(0, 0.02, reps)), np.abs(rng.normal(0.1, N ** -0.5, reps)))
+            else:
+                t = (mm - mc) / mc
+                qbar = np.sqrt((t + np.sqrt(t * t + 4 / N)) / 2)
+                q = np.clip(qbar + rng.normal(0, 0.15 * N ** -0.25, reps), 0, 1)
+            cols["N"] += [N] * reps
+            cols["batch_size"] += [mm] * reps
+            cols["overlap"] += list(q)
+    return Table.from_arrays(**cols)
+
+
+def test_critical_point_one_seed():
+    cp = critical_point(success_data(1), bootstrap=150)
+    assert cp.log_control and cp.method == "logistic" and not cp.nu_fixed
+    assert list(cp.sizes) == list(SIZES)
+    z = (cp.xc - true_mc(SIZES)) / cp.xc_err
+    assert np.all(np.abs(z) < 3), z
+    assert abs(cp.xc_inf - MC_INF) < 2 * cp.errors["xc_inf"]
+    assert set(cp.errors) == {"xc_inf", "nu"} and cp.errors["xc_inf"] >= cp.stat_errors["xc_inf"]
+    labels = [v.label for v in cp.variants]
+    assert "fit form probit" in labels and "fit form interpolate" in labels
+    assert any(l.startswith("drop 1 smallest") for l in labels) and "1/nu fixed 1" in labels
+    assert np.all(np.diff(cp.width) < 0.05)          # the transition sharpens with N
+    assert cp.drift is not None and cp.growth is not None
+    text = cp.summary()
+    assert "batch_size_c(inf)" in text and "stat" in text and "sys" in text
+    # the fitted curve passes through level at xc
+    np.testing.assert_allclose(cp.curve(2, [cp.xc[2]]), 0.5, atol=1e-6)
+
+
+def test_methods_agree_and_trials_input():
+    t = success_data(2, sizes=(64, 256))
+    cps = {m: critical_point(t, method=m, bootstrap=100) for m in ("logistic", "probit", "interpolate")}
+    for m, cp in cps.items():
+        assert np.all(np.abs(cp.xc - true_mc((64, 256))) < 3 * cp.xc_err + 0.3), m
+        assert cp.nu_fixed and any("assumed" in n for n in cp.notes)
+        assert any(v.label == "1/nu = 0.5" for v in cp.variants)
+    # aggregated (fraction, trials) rows give the same central values as per-replica rows
+    from analysis.table import aggregate
+    a = aggregate(t, by=["N", "batch_size"], observable="success")
+    cp2 = critical_point(a, observable="success_mean", trials="n", bootstrap=100)
+    np.testing.assert_allclose(cp2.xc, cps["logistic"].xc, rtol=1e-6)
+
+
+def test_continuous_observable_and_dict_input():
+    rng = np.random.default_rng(0)
+    x = np.repeat(np.linspace(0.5, 2.0, 12), 30)     # spans < 10x: fitted in lr, not log lr
+    rows = {"N": [], "lr": [], "q": []}
+    for N, xc in ((100, 1.0), (400, 1.2)):
+        q = 0.1 + 0.8 / (1 + np.exp(-(x - xc) / 0.1)) + rng.normal(0, 0.05, len(x))
+        rows["N"] += [N] * len(x)
+        rows["lr"] += list(x)
+        rows["q"] += list(q)
+    cp = critical_point(rows, control="lr", observable="q", level=0.5, bootstrap=60)
+    assert not cp.log_control
+    assert np.all(np.abs(cp.xc - [1.0, 1.2]) < 4 * cp.xc_err + 0.01)
+
+
+def test_no_crossing_is_reported_not_invented():
+    t = success_data(3, sizes=(64, 128))
+    low = t.where(t["batch_size"] <= 4)           # success stays below 1/2 everywhere
+    cp = critical_point(low, bootstrap=50, extrapolate=True)
+    assert np.all(np.isnan(cp.xc)) and np.isnan(cp.xc_inf)
+    assert any("does not cross" in n for n in cp.notes)
+
+
+def test_bad_input():
+    t = success_data(0, sizes=(64,))
+    with pytest.raises(ValueError, match="single N"):
+        critical_point(t)
+    cp = critical_point(t, extrapolate=False, bootstrap=50)    # one size is fine without extrapolation
+    assert np.isfinite(cp.xc[0]) and np.isnan(cp.xc_inf)
+    with pytest.raises(ValueError, match="unknown column 'm'"):
+        critical_point(t, control="m")
+    with pytest.raises(ValueError, match="method="):
+        critical_point(t, method="spline")
+    with pytest.raises(ValueError, match="equal lengths"):
+        critical_point({"N": [1, 2], "batch_size": [1], "success": [True, False]})
+    bad = Table.from_arrays(N=[10, 10, 20, 20], batch_size=[1, 2, 1, 2], q=[0.1, np.nan, 0.2, 0.3])
+    with pytest.raises(ValueError, match="NaN"):
+        critical_point(bad, observable="q")
+    with pytest.raises(ValueError, match="single batch_size"):
+        critical_point(Table.from_arrays(N=[10, 10], batch_size=[2, 2], success=[True, False]))
+    with pytest.raises(ValueError, match="level"):
+        critical_point(success_data(0, sizes=(32, 64)), level=1.5)
+
+
+def test_transition_order_distinguishes_first_from_continuous():
+    first = transition_order(order_data("first"), bootstrap=100)
+    cont = transition_order(order_data("continuous"), bootstrap=100)
+    assert first.verdict == "first-order-like", first.summary()
+    assert cont.verdict == "continuous", cont.summary()
+    assert first.bimodal.all() and not cont.bimodal.any()
+    assert first.binder_min[-1] < -0.5 and np.all(cont.binder_min > 0)
+    assert abs(first.jump_exponent) < 0.1 and cont.jump_exponent < -0.1
+    assert "bimodal" in first.evidence[0]
+    with pytest.raises(ValueError, match="boolean"):
+        transition_order(success_data(0, sizes=(32, 64)), order_parameter="success")
+
+
+def test_transition_order_at_given_critical_points():
+    t = order_data("first")
+    d = transition_order(t, x_near={50: 10, 100: 10, 200: 10, 400: 10}, bootstrap=50)
+    assert np.all(d.x_near == 10)
+    with pytest.raises(ValueError, match="x_near has"):
+        transition_order(t, x_near=[10, 10])
+
+
+@pytest.mark.slow
+def test_critical_point_coverage_over_seeds():
+    """20 seeds: m_c(inf) within 2 total sigma in >= 90%; per-size values within 2 total sigma in
+    >= 85% of (seed, size) pairs; the reported statistical errors match the scatter over seeds
+    within a factor 1.5."""
+    res = [critical_point(success_data(1000 + s), bootstrap=300, seed=s) for s in range(20)]
+    xc = np.array([r.xc for r in res])
+    stat = np.array([r.xc_stat for r in res])
+    err = np.array([r.xc_err for r in res])
+    inf = np.array([r.xc_inf for r in res])
+    inf_err = np.array([r.errors["xc_inf"] for r in res])
+    inf_stat = np.array([r.stat_errors["xc_inf"] for r in res])
+    truth = true_mc(SIZES)
+    assert np.mean(np.abs(inf - MC_INF) < 2 * inf_err) >= 0.9
+    assert np.mean(np.abs(xc - truth) < 2 * err) >= 0.85
+    pull = (xc - truth) / stat
+    assert 1 / 1.5 < np.std(pull) < 1.5
+    assert 1 / 1.5 < np.std(inf, ddof=1) / np.mean(inf_stat) < 1.5
+    # no blanket inflation: per-size systematics stay below the statistical errors typically
+    assert np.median(np.array([r.xc_sys for r in res]) / stat) < 1.0
