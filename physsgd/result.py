@@ -6,7 +6,7 @@ divergence, repeats its last recorded values and its ``stopped_at`` says when it
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,11 +25,16 @@ class TrainResult:
     diverged: np.ndarray        # (replicas,) bool: weights became non-finite; the replica stopped
     success: np.ndarray         # (replicas,) bool: the student computes the teacher's function at the end
     stopped_at: np.ndarray      # (replicas,) steps at which the replica stopped (stop rule, divergence or end)
+    weights: np.ndarray | None = None          # (replicas, K, F) final student weights (unit k reads inputs student_fields[r, k])
+    teacher_weights: np.ndarray | None = None  # (replicas, M, F_t)
+    student_fields: np.ndarray | None = None   # (replicas, K, F) input indices of each unit's receptive field
+    teacher_fields: np.ndarray | None = None   # (replicas, M, F_t)
     params: dict = field(default_factory=dict)   # everything needed to rerun: models, algorithm, data, run
     wall_time: float = 0.0
 
     ARRAYS = ("time", "steps", "eps_g", "train_error", "R", "Q", "T", "weight_change",
               "weight_norm", "diverged", "success", "stopped_at")
+    OPTIONAL_ARRAYS = ("weights", "teacher_weights", "student_fields", "teacher_fields")
 
     @property
     def replicas(self) -> int:

@@ -64,8 +64,9 @@ def write_result(path_or_group, result: TrainResult, attrs: dict | None = None) 
             write_result(f, result, attrs)
         return
     g = path_or_group
-    for name in TrainResult.ARRAYS:
-        g.create_dataset(name, data=np.asarray(getattr(result, name)))
+    for name in TrainResult.ARRAYS + TrainResult.OPTIONAL_ARRAYS:
+        if getattr(result, name) is not None:
+            g.create_dataset(name, data=np.asarray(getattr(result, name)))
     g.attrs["params_json"] = canonical_json(result.params)
     g.attrs["wall_time"] = float(result.wall_time)
     g.attrs["status"] = "diverged" if np.any(result.diverged) else "done"
@@ -77,7 +78,8 @@ def write_result(path_or_group, result: TrainResult, attrs: dict | None = None) 
 
 
 def read_result(group) -> TrainResult:
-    arrays = {name: group[name][()] for name in TrainResult.ARRAYS}
+    arrays = {name: group[name][()] for name in TrainResult.ARRAYS + TrainResult.OPTIONAL_ARRAYS
+              if name in group}
     params = json.loads(group.attrs.get("params_json", "{}"))
     return TrainResult(**arrays, params=params, wall_time=float(group.attrs.get("wall_time", 0.0)))
 

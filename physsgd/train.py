@@ -108,7 +108,17 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
                        eps_g=out["eps_g"], train_error=out["train_err"], R=out["R"], Q=out["Q"],
                        T=out["T"], weight_change=out["wchange"], weight_norm=out["wnorm"],
                        diverged=out["diverged"], success=out["success"], stopped_at=out["stopped"],
+                       weights=setup["W"], teacher_weights=setup["Wt"],
+                       student_fields=_index_fields(student, setup["fields_s"]),
+                       teacher_fields=_index_fields(teacher, setup["fields_t"]) if teacher else None,
                        params=params, wall_time=wall)
+
+
+def _index_fields(model, fields):
+    """Receptive fields as input indices (the kernels skip the index array for dense units)."""
+    if model.topology != "dense":
+        return fields.astype(np.int32)
+    return np.broadcast_to(np.arange(model.N, dtype=np.int32), fields.shape[:2] + (model.N,)).copy()
 
 
 def _check_specs(teacher, student, algo, data):
