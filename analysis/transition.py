@@ -627,7 +627,8 @@ def _extrapolation_budget(res: CriticalPoint, samples: dict, stat: dict, methods
     res.variants = variants + swapped
     res.stat_errors, res.sys_errors = stat_err, sys_err
     res.errors = total_errors(stat_err, sys_err)
-    res.drift = budget_drift("xc", N, X, S, nu_hint=res.nu)
+    # with a fitted nu the drift fit would repeat the central one: use the leading 1/N shift then
+    res.drift = budget_drift("xc", N, X, S, nu_hint=res.nu if res.nu_fixed else None)
     if len(N) >= 2 and np.all(X > 0):
         from .powerlaw import power_law
         try:

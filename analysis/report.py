@@ -1,0 +1,217 @@
+"""One-call analysis of a sweep: load, aggregate, critical points with their error budget,
+transition order, optional power law of m_c against another parameter and optional collapse;
+a short text report and PNG figures.
+
+``physsgd analyze RESULTS --control batch_size --size N --observable success`` calls ``analyze``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .table import Table, aggregate, load
+
+__all__ = ["Report", "analyze"]
+
+_NOT_CONFOUNDERS = ("seed", "replicas", "wall_time", "threads", "record")
+
+
+@dataclass
+class Report:
+    text: str
+    table: Table = field(repr=False)
+    aggregated: Table = field(repr=False)
+    critical: object = None            # CriticalPoint (vs=None) or dict vs-value -> CriticalPoint
+    order: object = None               # OrderDiagnosis or None
+    power: object = None               # PowerLawFit of xc against ``vs``, or None
+    collapse: object = None            # analysis.fss CollapseResult, or None
+    figures: dict = field(default_factory=dict)   # name -> path
+    notes: list = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def analyze(path, control: str = "batch_size", size: str = "N", observable: str = "success",
+            out_dir=None, vs: str | None = None, order_parameter: str | None = "overlap",
+            method: str = "logistic", level: float = 0.5, bootstrap: int = 300, seed: int = 0,
+            where: dict | None = None, nu: float | None = None, collapse: bool = True,
+            figures: bool = True) -> Report:
+    """Analyse results at ``path`` (a task file, a merged file, a directory of task files, or an
+    ``analysis.Table``).
+
+    where: {column: value} selection applied first (e.g. {"lr": 0.5}).
+    vs: a parameter (e.g. "d"): critical points per value, then a power law xc(vs).
+    order_parameter: continuous per-replica column for ``transition_order`` (None to skip).
+    Raises ValueError if a parameter other than control, size (and vs) varies inside a
+    (control, size) cell: mixing, e.g., two learning rates would give a meaningless m_c.
+    """
+    from .transition import critical_point, transition_order
+
+    table = path if isinstance(path, Table) else load(path)
+    if where:
+        table = table.where(**where)
+        if len(table) == 0:
+            raise ValueError(f"no rows left after where={where}")
+    for name in [control, size, observable] + ([vs] if vs else []):
+        table._check(name)
+    keys = [vs] if vs else []
+    _check_confounders(table, keys + [size, control])
+    notes: list[str] = []
+    agg = aggregate(table, by=keys + [size, control], observable=observable)
+    rep = Report(text="", table=table, aggregated=agg, notes=notes)
+    kw = dict(control=control, size=size, observable=observable, level=level, method=method,
+              bootstrap=bootstrap, seed=seed, nu=nu)
+
+    def cp_of(t):
+        n_sizes = len(t.unique(size))
+        return critical_point(t, extrapolate=n_sizes >= 2, **kw)
+
+    lines = [f"physsgd analysis of {path if not isinstance(path, Table) else 'a table'}",
+             f"  {len(table)} replicas; {control} x {size}" + (f" x {vs}" if vs else "") +
+             f"; observable {observable}" + (f"; selection {where}" if where else ""), ""]
+    if vs is None:
+        rep.critical = cp_of(table)
+        lines.append(rep.critical.summary())
+    else:
+        rep.critical = {}
+        xs, ys, dys = [], [], []
+        for key, sub in table.groupby(vs):
+            cp = cp_of(sub)
+            rep.critical[key[vs]] = cp
+            lines += [f"{vs} = {key[vs]}:", cp.summary(), ""]
+            if np.isfinite(cp.xc_inf):
+                val, err = cp.xc_inf, cp.errors["xc_inf"]
+            else:      # no extrapolation possible: the largest size with a crossing stands in
+                ok = np.flatnonzero(np.isfinite(cp.xc))
+                if not len(ok):
+                    continue
+                val, err = cp.xc[ok[-1]], cp.xc_err[ok[-1]]
+                notes.append(f"{vs}={key[vs]}: {control}_c at {size}={cp.sizes[ok[-1]]:g} used (no extrapolation)")
+            if isinstance(key[vs], (int, float)) and key[vs] > 0 and val > 0 and err > 0:
+                xs.append(key[vs]); ys.append(val); dys.append(err)
+        if len(xs) >= 2:
+            from .powerlaw import power_law
+            rep.power = power_law(xs, ys, dys, seed=seed)
+            lines += [f"{control}_c against {vs}:", rep.power.summary()]
+        else:
+            notes.append(f"power law against {vs} needs >= 2 values with a critical point")
+    lines.append("")
+
+    first_cp = rep.critical if vs is None else next(iter(rep.critical.values()), None)
+    if order_parameter and order_parameter in table and vs is None:
+        try:
+            rep.order = transition_order(table, control=control, size=size, order_parameter=order_parameter,
+                                         x_near=_x_near(first_cp), seed=seed)
+            lines.append(rep.order.summary())
+        except ValueError as exc:
+            notes.append(f"transition order not assessed: {exc}")
+    if collapse and vs is None:
+        rep.collapse = _collapse(agg, first_cp, control, size, observable, seed, notes)
+        if rep.collapse is not None and hasattr(rep.collapse, "summary"):
+            lines += ["", "data collapse" + (" (x = log " + control + ")" if first_cp.log_control else "") + ":",
+                      rep.collapse.summary()]
+    lines += [f"note: {n}" for n in notes]
+    rep.text = "\n".join(lines).rstrip() + "\n"
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "report.txt"), "w") as fh:
+            fh.write(rep.text)
+        agg.to_csv(os.path.join(out_dir, "aggregated.csv"))
+        if figures:
+            rep.figures = _figures(rep, table, control, size, observable, vs, out_dir)
+    return rep
+
+
+def _check_confounders(table: Table, cell_keys):
+    params = table.meta.get("params")
+    if not params:
+        return                      # a user's table: we do not know which columns are parameters
+    aliases = table.meta.get("aliases", {})
+    cell_cols = set(cell_keys) | {aliases.get(k) for k in cell_keys}
+    bad = {}
+    for p in params:
+        if p in cell_cols or p not in table or p.rsplit(".", 1)[-1] in _NOT_CONFOUNDERS:
+            continue
+        col = table[p]
+        for _, sub in table.groupby(cell_keys):
+            if len(np.unique(sub[p].astype(str))) > 1:
+                bad[p] = np.unique(col.astype(str)).tolist()
+                break
+    dotted = {k: v for k, v in bad.items() if k not in aliases or aliases[k] not in bad}
+    if dotted:
+        desc = "; ".join(f"{k} in {v[:6]}" for k, v in dotted.items())
+        raise ValueError(f"parameters vary inside ({', '.join(cell_keys)}) cells: {desc}. Select one "
+                         f"value with where={{...}} (e.g. --where) or analyse it as vs=...")
+
+
+def _x_near(cp):
+    if cp is None or not np.all(np.isfinite(cp.xc)):
+        return None                 # fall back on the variance peak
+    return cp
+
+
+def _collapse(agg, cp, control, size, observable, seed, notes):
+    try:
+        from .fss import collapse
+    except ImportError:
+        return None
+    try:
+        x = agg[control].astype(float)
+        x = np.log(x) if cp.log_control else x
+        y = agg[f"{observable}_mean"]
+        dy = agg[f"{observable}_sem"]
+        if f"{observable}_k" in agg:   # binomial errors that stay > 0 at p = 0 or 1
+            k, n = agg[f"{observable}_k"], agg[f"{observable}_n"]
+            p = (k + 0.5) / (n + 1.0)
+            dy = np.sqrt(p * (1 - p) / n)
+        ok = np.isfinite(y) & np.isfinite(dy) & (dy > 0)
+        finite = np.isfinite(cp.xc)
+        guess = float(np.log(np.nanmedian(cp.xc)) if cp.log_control else np.nanmedian(cp.xc)) if finite.any() else None
+        return collapse(agg[size][ok].astype(float), x[ok], y[ok], dy[ok], xc=guess, nu=1.0,
+                        fixed={"zeta": 0.0}, bootstrap=100, seed=seed)
+    except Exception as exc:       # the collapse is optional; its failure must not sink the report
+        notes.append(f"collapse not done: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _figures(rep, table, control, size, observable, vs, out_dir):
+    from . import plots
+    out = {}
+
+    def save(name, fig):
+        out[name] = plots.savefig(fig, os.path.join(out_dir, f"{name}.png"))
+
+    cps = rep.critical if isinstance(rep.critical, dict) else {None: rep.critical}
+    for key, cp in cps.items():
+        suffix = "" if key is None else f"_{vs}{key}"
+        sub = table if key is None else table.where(**{vs: key})
+        fig, axes = plots.new_axes(ncols=2)
+        plots.observable_vs_control(sub, control, size, observable, ax=axes[0], fit=cp)
+        if np.isfinite(cp.xc_inf) or np.isfinite(cp.xc).sum() >= 1:
+            plots.critical_point_plot(cp, ax=axes[1])
+        save(f"critical_point{suffix}", fig)
+    if rep.order is not None:
+        fig, axes = plots.new_axes(ncols=2)
+        plots.transition_order_plot(rep.order, ax=axes[0], kind="binder")
+        plots.transition_order_plot(rep.order, ax=axes[1], kind="histogram")
+        save("transition_order", fig)
+    if rep.power is not None:
+        fig, ax = plots.new_axes()
+        plots.power_law_plot(rep.power, ax=ax)
+        ax.set_xlabel(vs)
+        ax.set_ylabel(f"{control}_c")
+        save(f"{control}_c_vs_{vs}", fig)
+    if rep.collapse is not None:
+        try:
+            fig, ax = plots.new_axes()
+            plots.collapse_plot(rep.collapse, ax=ax)
+            save("collapse", fig)
+        except Exception as exc:   # plotting someone else's result object: optional
+            rep.notes.append(f"collapse figure not drawn: {exc}")
+    fig, ax = plots.new_axes()
+    plots.phase_diagram(table, control, size, observable, ax=ax)
+    save("phase_diagram", fig)
+    return out

@@ -1,0 +1,145 @@
+"""analysis.plots and analysis.report: figures are written (Agg-safe, no pyplot state) and the
+one-call report works on hand-made HDF5 result directories."""
+import json
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from analysis import plots
+from analysis.powerlaw import power_law
+from analysis.report import analyze
+from analysis.table import Table
+from analysis.transition import critical_point, transition_order
+
+from test_analysis_transition import order_data, success_data
+
+
+def _png_ok(path):
+    with open(path, "rb") as fh:
+        return fh.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 2000
+
+
+def test_all_plots_write_files(tmp_path):
+    t = success_data(0, sizes=(64, 256))
+    cp = critical_point(t, bootstrap=50)
+    fig, axes = plots.new_axes(ncols=3, nrows=2)
+    plots.observable_vs_control(t, ax=axes[0, 0], fit=cp)
+    plots.critical_point_plot(cp, ax=axes[0, 1])
+    cp.plot(axes[0, 2], kind="curves")
+    pl = power_law([8, 16, 32, 64], [1, 1.7, 3.1, 5.5], [0.1, 0.1, 0.2, 0.3])
+    pl.plot(axes[1, 0])
+    plots.phase_diagram(t, "batch_size", "N", "success", ax=axes[1, 1])
+    d = transition_order(order_data("first"), bootstrap=20)
+    d.plot(axes[1, 2], kind="histogram")
+    path = plots.savefig(fig, tmp_path / "sub" / "all.png")
+    assert _png_ok(path)
+    ax = plots.transition_order_plot(d)                  # no Axes given: a fresh figure
+    assert _png_ok(plots.savefig(ax, tmp_path / "binder.png"))
+    with pytest.raises(ValueError, match="kind="):
+        cp.plot(kind="pie")
+
+
+def test_collapse_and_crossing_helpers_use_duck_typing(tmp_path):
+    class Scaled:
+        size = np.repeat([10, 20], 5)
+        x = np.tile(np.linspace(-1, 1, 5), 2)
+        y = np.tanh(x)
+        dy = np.full(10, 0.05)
+
+    class Fit:
+        def scaled(self):
+            return Scaled()
+
+    class Cross:
+        sizes = np.array([10, 20, 40])
+        xc = np.array([1.0, 1.1, 1.15])
+        xc_err = np.array([0.05, 0.04, 0.03])
+
+    fig, axes = plots.new_axes(ncols=2)
+    plots.collapse_plot(Fit(), ax=axes[0])
+    plots.crossing_plot(Cross(), ax=axes[1])
+    assert _png_ok(plots.savefig(fig, tmp_path / "c.png"))
+
+
+def _write_sweep(folder, seed=0, sizes=(32, 128), ms=(2, 4, 6, 8, 12, 16, 24, 32), reps=40, lrs=(0.5,)):
+    """Task files of a synthetic sweep: success ~ logistic in log m, overlap 1 or ~0.1."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    i = 0
+    for lr in lrs:
+        for N in sizes:
+            for m in ms:
+                mc = 8 + 40 / N
+                p = 1 / (1 + np.exp(-(np.log(m) - np.log(mc)) / (2 * N ** -0.5)))
+                s = rng.random(reps) < p
+                rho = np.where(s, 1.0, np.abs(rng.normal(0.1, 0.05, reps)))
+                params = {"teacher": {"kind": "Committee", "N": N, "K": 1},
+                          "student": {"kind": "Committee", "N": N, "K": 1},
+                          "algo": {"kind": "SGD", "lr": lr, "batch_size": m},
+                          "data": {"kind": "Online"}, "run": {"seed": i, "replicas": reps}}
+                with h5py.File(os.path.join(folder, f"t{i:04d}.h5"), "w") as g:
+                    g.attrs["params_json"] = json.dumps(params, sort_keys=True)
+                    g.attrs["status"] = "done"
+                    g["time"] = np.array([0.0, 1.0])
+                    g["steps"] = np.array([0, 10])
+                    g["eps_g"] = np.zeros((reps, 2))
+                    g["train_error"] = np.zeros((reps, 2))
+                    R = np.zeros((reps, 2, 1, 1))
+                    R[:, -1, 0, 0] = rho
+                    g["R"] = R
+                    g["Q"] = np.ones((reps, 2, 1, 1))
+                    g["T"] = np.ones((reps, 1, 1))
+                    g["weight_change"] = np.zeros((reps, 2))
+                    g["weight_norm"] = np.ones((reps, 2))
+                    g["diverged"] = np.zeros(reps, bool)
+                    g["success"] = s
+                    g["stopped_at"] = np.full(reps, 10)
+                i += 1
+
+
+def test_analyze_directory_writes_report_and_figures(tmp_path):
+    _write_sweep(tmp_path / "res")
+    rep = analyze(tmp_path / "res", out_dir=tmp_path / "out", bootstrap=60, collapse=False)
+    assert "batch_size_c(inf)" in rep.text and "transition order:" in rep.text
+    assert rep.order is not None and rep.order.verdict in ("first-order-like", "continuous", "undetermined")
+    assert os.path.exists(tmp_path / "out" / "report.txt")
+    assert Table.from_csv(tmp_path / "out" / "aggregated.csv")["n"][0] == 40
+    for name in ("critical_point", "transition_order", "phase_diagram"):
+        assert _png_ok(rep.figures[name])
+    assert str(rep) == rep.text
+
+
+def test_analyze_refuses_confounded_cells_and_selects_with_where(tmp_path):
+    _write_sweep(tmp_path / "res", lrs=(0.5, 1.0))
+    with pytest.raises(ValueError, match="algo.lr"):
+        analyze(tmp_path / "res", bootstrap=30, collapse=False)
+    rep = analyze(tmp_path / "res", where={"lr": 1.0}, bootstrap=30, collapse=False, order_parameter=None)
+    assert len(rep.table) == 2 * 8 * 40
+
+
+def test_analyze_vs_parameter_power_law(tmp_path):
+    """m_c proportional to d: the power law of m_c(inf) against d has exponent ~ 1."""
+    rng = np.random.default_rng(5)
+    cols = {"N": [], "batch_size": [], "success": [], "d": []}
+    for d in (2, 4, 8):
+        for N in (64, 256):
+            mc = 2.0 * d * (1 + 4 / N)
+            for m in np.unique(np.round(np.geomspace(d / 2, 8 * d, 10))):
+                p = 1 / (1 + np.exp(-(np.log(m) - np.log(mc)) / (2 * N ** -0.5)))
+                cols["N"] += [N] * 60
+                cols["batch_size"] += [m] * 60
+                cols["d"] += [d] * 60
+                cols["success"] += list(rng.random(60) < p)
+    rep = analyze(Table.from_arrays(**cols), vs="d", bootstrap=60, collapse=False, out_dir=tmp_path)
+    assert set(rep.critical) == {2, 4, 8}
+    assert abs(rep.power.exponent - 1.0) < 3 * rep.power.errors["exponent"] + 0.05
+    assert _png_ok(rep.figures["batch_size_c_vs_d"])
+
+
+@pytest.mark.slow
+def test_analyze_with_collapse(tmp_path):
+    _write_sweep(tmp_path / "res", sizes=(32, 64, 128))
+    rep = analyze(tmp_path / "res", out_dir=tmp_path / "out", bootstrap=60)
+    assert rep.collapse is not None or any("collapse" in n for n in rep.notes)
