@@ -113,6 +113,9 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
         if rep.collapse is not None and hasattr(rep.collapse, "summary"):
             lines += ["", "data collapse" + (" (x = log " + control + ")" if first_cp.log_control else "") + ":",
                       rep.collapse.summary()]
+            xc = getattr(rep.collapse, "xc", np.nan)
+            if first_cp.log_control and np.isfinite(xc):
+                lines.append(f"  collapse {control}_c = exp(xc) = {np.exp(xc):.5g}")
     lines += [f"note: {n}" for n in notes]
     rep.text = "\n".join(lines).rstrip() + "\n"
     if out_dir is not None:
@@ -131,15 +134,13 @@ def _check_confounders(table: Table, cell_keys):
         return                      # a user's table: we do not know which columns are parameters
     aliases = table.meta.get("aliases", {})
     cell_cols = set(cell_keys) | {aliases.get(k) for k in cell_keys}
+    check = [p for p in params if p not in cell_cols and p in table
+             and p.rsplit(".", 1)[-1] not in _NOT_CONFOUNDERS]
     bad = {}
-    for p in params:
-        if p in cell_cols or p not in table or p.rsplit(".", 1)[-1] in _NOT_CONFOUNDERS:
-            continue
-        col = table[p]
-        for _, sub in table.groupby(cell_keys):
-            if len(np.unique(sub[p].astype(str))) > 1:
-                bad[p] = np.unique(col.astype(str)).tolist()
-                break
+    for _, sub in table.groupby(cell_keys):      # one pass over the cells
+        for p in check:
+            if p not in bad and len(np.unique(sub[p].astype(str))) > 1:
+                bad[p] = np.unique(table[p].astype(str)).tolist()
     dotted = {k: v for k, v in bad.items() if k not in aliases or aliases[k] not in bad}
     if dotted:
         desc = "; ".join(f"{k} in {v[:6]}" for k, v in dotted.items())
