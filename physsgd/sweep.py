@@ -265,7 +265,7 @@ class _Ctx:
     def line_of(self, keypath: str):
         parts = re.sub(r"\[\d+\]$", "", keypath).split(".")
         # the key may itself be dotted ("student.d" in [grid]): try every split table/key
-        for cut in range(len(parts) - 1, -1, -1):
+        for cut in range(len(parts), -1, -1):     # cut = len(parts): the key is a table header
             table, key = ".".join(parts[:cut]), ".".join(parts[cut:])
             n = self._find(table, key)
             if n:
@@ -352,7 +352,7 @@ def _build(cfg: dict, ctx: _Ctx) -> Sweep:
             seen[p] = key
             section, name = p.split(".", 1)
             if name in fixed[section] and not (name == "kind" and section in ("teacher", "student")
-                                               and f"{section}.kind" not in cfg[section]):
+                                               and "kind" not in cfg[section]):
                 # a fixed value and a grid axis for the same parameter: almost surely a mistake
                 raise ctx.error(sources[key], f"{p} is also given in [{section}] "
                                 f"(line {ctx.line_of(f'{section}.{name}') or '?'}); remove one of them")
@@ -579,17 +579,17 @@ def _wants_int(paths, values) -> bool:
 
 
 def _spec_error(ctx, section, err, origin, spec, at):
-    """Prefix a spec's ValueError with the key path of the value it names (grid entry or fixed key)."""
+    """Prefix a spec's ValueError with the key path of the value it names: a grid entry if the
+    message names a grid value (``d=4 does not divide N=13`` -> ``grid.N[1]``), else the fixed key."""
     msg = str(err)
     if isinstance(err, TypeError):
         msg = f"bad parameters for {spec.get('kind')}: {msg}"
-    m = re.match(r"^(\w+)=", msg)
-    if m and f"{section}.{m.group(1)}" in origin:
-        src = origin[f"{section}.{m.group(1)}"]
-    else:
-        src = section
-    if src.startswith(section) and isinstance(spec.get(m.group(1) if m else None), str) \
-            and re.search(r"[*/+()-]", spec[m.group(1)]):
+    named = [n for n in re.findall(r"\b(\w+)=", msg) if f"{section}.{n}" in origin]
+    from_grid = [n for n in named if origin[f"{section}.{n}"].startswith("grid")]
+    name = (from_grid or named or [None])[0]
+    src = origin[f"{section}.{name}"] if name else section
+    value = spec.get(name) if name else None
+    if isinstance(value, str) and re.search(r"[*/+()-]", value):
         msg += " (derived values, i.e. expressions, belong in [grid])"
     if not src.startswith("grid"):
         msg += at

@@ -1,0 +1,154 @@
+"""The physsgd command line: exit codes, one-line messages, run/status/merge/quickstart/analyze."""
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import h5py
+import pytest
+
+from physsgd import cli, store
+from test_sweep_config import BAD, BASE
+from test_sweep_run import config_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_main(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("grid,repl,fragments", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
+def test_bad_config_exit_2_one_line_nothing_written(tmp_path, capsys, grid, repl, fragments):
+    text = BASE
+    for old, new in repl.items():
+        text = text.replace(old, new, 1)
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text + "\n" + grid)
+    out = tmp_path / "out"
+    code, _, err = run_main(capsys, "run", cfg, "--out", out)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("physsgd: error: ") and "Traceback" not in err
+    assert fragments[-1] in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["run", "{cfg}", "--out", "{out}", "--shard", "2/2"], "--shard"),
+    (["run", "{missing}", "--out", "{out}"], "cannot read config"),
+    (["run", "{cfg}", "--out", "{out}", "--slurm-param", "nonsense"], "KEY=VALUE"),
+    (["status", "{missing}"], "no such directory"),
+    (["merge", "{missing}", "-o", "{out}/m.h5"], "no such directory"),
+])
+def test_bad_arguments_exit_2(tmp_path, capsys, argv, fragment):
+    cfg = tmp_path / "ok.toml"
+    cfg.write_text(config_text())
+    fill = {"cfg": cfg, "out": tmp_path / "out", "missing": tmp_path / "missing"}
+    code, _, err = run_main(capsys, *[a.format(**fill) for a in argv])
+    assert code == 2 and fragment in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "--workers", "0", "x.toml", "--out", "d"])
+    assert e.value.code == 2
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(BASE + "\n[grid]\nN = [12]\nbatch_size = [0]\n")
+    with pytest.raises(ValueError, match="batch_size"):
+        cli.main(["run", str(cfg), "--out", str(tmp_path / "o"), "--debug"])
+
+
+def test_run_status_merge_and_runtime_failure(tmp_path, capsys):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(config_text(seeds="[0]"))
+    out = tmp_path / "out"
+    code, _, err = run_main(capsys, "run", cfg, "--out", out, "--shard", "0/2", "--workers", "1")
+    assert code == 0, err
+    assert "[5/5]" in err and "ETA" in err                      # plain log lines when not a TTY
+    code, text, _ = run_main(capsys, "status", out, "--config", cfg)
+    assert code == 0
+    assert text.splitlines()[0] == "10 tasks: 5 done, 0 diverged, 5 missing"
+    assert "batch_size" in text and "missing" in text
+    code, text, _ = run_main(capsys, "status", out)                # without the config: what is there
+    assert code == 0 and text.startswith("5 tasks: 5 done")
+    code, _, err = run_main(capsys, "run", cfg, "--out", out, "--workers", "1", "--quiet",
+                            "--merge", tmp_path / "r.h5")
+    assert code == 0 and "5 were already done" not in err        # --quiet
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        assert len(f["tasks"]) == 10 and len(f["index"]) == 10
+    code, text, _ = run_main(capsys, "merge", out, "-o", tmp_path / "r2.h5")
+    assert code == 0 and "merged 10 tasks" in text
+    code, text, _ = run_main(capsys, "run", cfg, "--out", out, "--dry-run")
+    assert code == 0 and text.count("done") == 10
+    # an output path that cannot be a directory: runtime failure, exit 1, one line
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_main(capsys, "run", cfg, "--out", blocker / "sub")
+    assert code == 1 and "cannot create output directory" in err and err.count("\n") == 2  # + start line
+
+
+def test_check_command(tmp_path, capsys):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(config_text())
+    code, text, _ = run_main(capsys, "check", cfg)
+    assert code == 0 and "20 tasks" in text and "batch_size: 1, 2, 3, 4, 5" in text
+
+
+def test_quickstart_config_shipped_in_package_matches_runs():
+    packaged = Path(cli.quickstart_config_path())
+    assert packaged.read_text() == (ROOT / "runs" / "quickstart.toml").read_text()
+    from physsgd.sweep import load_config
+    sw = load_config(packaged)
+    assert {t.params["algorithm"]["kind"] for t in sw.tasks} == {"Greedy"}
+    assert len(sw.axes["N"]) >= 3 and min(sw.axes["batch_size"]) <= 4
+
+
+def test_quickstart_flow_with_fallback_table(tmp_path, capsys, monkeypatch):
+    # the same flow as the real quickstart, on the tiny test grid, without the analysis package
+    cfg = tmp_path / "q.toml"
+    cfg.write_text(config_text(seeds="[0]"))
+    monkeypatch.setattr(cli, "quickstart_config_path", lambda: str(cfg))
+    monkeypatch.setitem(sys.modules, "analysis.report", None)        # import fails -> fallback
+    code, text, err = run_main(capsys, "quickstart", "--out", tmp_path / "qs", "--workers", "1")
+    assert code == 0, err
+    assert "success probability" in text and "N=12:" in text and "N=20:" in text
+    assert (tmp_path / "qs" / "results.h5").exists() and (tmp_path / "qs" / "success_vs_m.png").exists()
+
+
+def test_analyze_calls_the_report_lazily(tmp_path, capsys, monkeypatch):
+    calls = []
+    mod = types.ModuleType("analysis.report")
+    mod.analyze = lambda path, **kw: calls.append((path, kw)) or "REPORT"
+    monkeypatch.setitem(sys.modules, "analysis.report", mod)
+    res = tmp_path / "r.h5"
+    res.write_bytes(b"")
+    code, text, _ = run_main(capsys, "analyze", res, "--control", "batch_size", "--size", "N",
+                             "--observable", "success", "--out", tmp_path / "rep")
+    assert code == 0 and "REPORT" in text
+    assert calls == [(str(res), dict(control="batch_size", size="N", observable="success",
+                                     out_dir=str(tmp_path / "rep")))]
+    code, _, err = run_main(capsys, "analyze", tmp_path / "nope.h5")
+    assert code == 2 and "no such file" in err
+
+
+def test_console_script_entry_point():
+    r = subprocess.run([sys.executable, "-m", "physsgd.cli", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("physsgd ")
+
+
+@pytest.mark.slow
+def test_real_quickstart_under_two_minutes(tmp_path):
+    import time
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "physsgd.cli", "quickstart", "--out", str(tmp_path / "qs")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "qs" / "results.h5").exists()
+    assert time.time() - t0 < 120

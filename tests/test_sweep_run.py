@@ -1,0 +1,267 @@
+"""Running sweeps: resume, failures, divergence, shards, SIGKILL at random moments, dask.
+
+All tasks use the same tiny model (tree committee N=12/20, d=4, binary, greedy) as the other test
+files, so numba's cache of the compiled kernel is shared.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+import physsgd
+from physsgd import executors, store
+from physsgd.executors import SweepIOError, run_tasks
+from physsgd.sweep import parse_config
+
+MODEL = """
+[teacher]
+activation = "sign"
+output = "sign"
+topology = "tree"
+d = 4
+weights = "binary"
+[student]
+activation = "sign"
+output = "sign"
+topology = "tree"
+d = 4
+weights = "binary"
+[algorithm]
+kind = "Greedy"
+[data]
+kind = "Online"
+inputs = "binary"
+[run]
+steps = {steps}
+replicas = 2
+record = 5
+[grid]
+N = [12, 20]
+batch_size = [1, 2, 3, 4, 5]
+seed = {seeds}
+"""
+
+SGD_DIVERGING = """
+[teacher]
+N = 12
+K = 2
+activation = "linear"
+[student]
+N = 12
+K = 2
+activation = "linear"
+[algorithm]
+kind = "SGD"
+[data]
+kind = "Online"
+[run]
+steps = 50
+replicas = 2
+record = 5
+[grid]
+lr = [0.1, 1e30, 0.2]
+"""
+
+
+def config_text(steps=20, seeds="[0, 1]"):
+    return MODEL.format(steps=steps, seeds=seeds)
+
+
+def write_config(tmp_path, text, name="sweep.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def content(path):
+    """Everything that must be reproducible in a merged file: params and arrays per task."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for key, g in f["tasks"].items():
+            out[key] = (g.attrs["params_json"], g.attrs["status"],
+                        {name: g[name][()] for name in g})
+    return out
+
+
+def assert_same_content(a, b):
+    ca, cb = content(a), content(b)
+    assert sorted(ca) == sorted(cb)
+    for key in ca:
+        assert ca[key][:2] == cb[key][:2]
+        for name, arr in ca[key][2].items():
+            assert np.array_equal(arr, cb[key][2][name], equal_nan=True), (key, name)
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "physsgd.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def temps(d):
+    return [n for n in os.listdir(d) if n.endswith(".tmp")]
+
+
+# --------------------------------------------------------------------------------------------
+# In-process runs with a fake ps.train (fast; the real one is used below)
+
+def fake_train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=32, seed=0,
+               init_scale=1.0, record=50, stop=None, success_eps=None, threads=None):
+    from test_store import fake_result
+    if algo.batch_size == 4 and teacher.N == 20:
+        raise ValueError("fake training failure")
+    return fake_result(seed=seed + 10 * algo.batch_size + teacher.N, replicas=replicas,
+                       K=student.K, M=teacher.K)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    monkeypatch.setattr(physsgd, "train", fake_train)
+
+
+def test_resume_skips_finished_and_failed_tasks_leave_no_file(tmp_path, fake):
+    sw = parse_config(config_text())
+    out = tmp_path / "out"
+    seen = []
+    rep = run_tasks(sw.tasks, str(out), workers=1, progress=lambda t, o, r: seen.append(o.status))
+    assert rep.total == 20 and rep.skipped == 0 and len(seen) == 20
+    assert rep.count("done") == 18 and len(rep.failed) == 2          # N=20, m=4 fails (both seeds)
+    assert "fake training failure" in rep.failed[0].error
+    assert len(store.task_files(out)) == 18 and not temps(out)
+    rep2 = run_tasks(sw.tasks, str(out), workers=1)                 # only the failed ones again
+    assert rep2.skipped == 18 and len(rep2.outcomes) == 2
+    # a changed parameter is a new task
+    sw3 = parse_config(config_text(steps=21))
+    rep3 = run_tasks(sw3.tasks[:3], str(out), workers=1)
+    assert rep3.skipped == 0 and len(store.task_files(out)) == 21
+    # files carry the provenance attributes
+    with h5py.File(store.task_path(out, sw.tasks[0].key), "r") as f:
+        for a in ("params_json", "status", "seed", "physsgd_version", "numba_version", "numpy_version",
+                  "host", "wall_time", "threads", "key"):
+            assert a in f.attrs, a
+        assert f.attrs["key"] == sw.tasks[0].key
+
+
+def test_write_error_stops_with_clear_message_and_keeps_finished_files(tmp_path, fake, monkeypatch):
+    sw = parse_config(config_text())
+    out = tmp_path / "out"
+    real, calls = store.write_result, []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) > 3:
+            raise OSError(28, "No space left on device")
+        return real(*a, **k)
+    monkeypatch.setattr(store, "write_result", flaky)
+    with pytest.raises(SweepIOError, match="No space left on device.*3 finished task files.*re-run"):
+        run_tasks(sw.tasks, str(out), workers=1)
+    files = store.task_files(out)
+    assert len(files) == 3 and not temps(out)
+    for p in files.values():
+        store.load(p)                                                 # intact
+    monkeypatch.setattr(store, "write_result", real)
+    rep = run_tasks(sw.tasks, str(out), workers=1)
+    assert rep.skipped == 3 and len(store.task_files(out)) == 18
+
+
+def test_unwritable_output_directory(tmp_path, fake):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    sw = parse_config(config_text())
+    with pytest.raises(SweepIOError, match="cannot create output directory"):
+        run_tasks(sw.tasks, str(blocker / "out"), workers=1)
+
+
+def test_plan_workers_respects_cores():
+    assert executors.plan_workers(100, n_cores=8) == (8, 1)
+    assert executors.plan_workers(2, n_cores=8) == (2, 4)
+    assert executors.plan_workers(100, workers=2, n_cores=8) == (2, 4)
+    assert executors.plan_workers(100, threads=4, n_cores=8) == (2, 4)
+    assert executors.plan_workers(100, threads=16, n_cores=8) == (1, 16)
+
+
+# --------------------------------------------------------------------------------------------
+# The real ps.train
+
+def test_diverging_point_is_stored_and_the_sweep_goes_on(tmp_path):
+    sw = parse_config(SGD_DIVERGING)
+    out = tmp_path / "out"
+    rep = run_tasks(sw.tasks, str(out), workers=1)
+    assert [o.status for o in rep.outcomes] == ["done", "diverged", "done"]
+    for task, status in zip(sw.tasks, ["done", "diverged", "done"]):
+        assert store.task_info(store.task_path(out, task.key))["status"] == status
+    assert store.load(store.task_path(out, sw.tasks[1].key)).diverged.all()
+
+
+def test_kill_at_random_moments_then_resume_is_bit_identical(tmp_path):
+    cfg = write_config(tmp_path, config_text(steps=200))
+    r = cli("run", cfg, "--out", tmp_path / "ref", "--workers", "1", "--merge", tmp_path / "ref.h5")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    rng = random.Random(1234)
+    # kill moments: while the pool starts, then when a random number of tasks is finished (+ a
+    # random delay, so that some kills land while a worker writes its file)
+    targets = [0] + sorted(rng.sample(range(2, 19), 3))
+    counts = []
+    for target in targets:
+        proc = subprocess.Popen([sys.executable, "-m", "physsgd.cli", "run", cfg, "--out", str(out),
+                                 "--workers", "2", "--quiet"], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        if target == 0:
+            time.sleep(rng.uniform(0.2, 1.0))
+        while target and proc.poll() is None and time.time() < deadline:
+            if out.exists() and len(store.task_files(out)) >= target:
+                break
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.05))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        files = store.task_files(out) if out.exists() else {}
+        counts.append(len(files))
+        for p in files.values():                                      # whatever exists is complete
+            store.load(p)
+    assert counts == sorted(counts) and 0 < counts[-1] < 20, counts   # progress kept, run interrupted
+    r = cli("run", cfg, "--out", out, "--merge", tmp_path / "out.h5")
+    assert r.returncode == 0, r.stderr
+    assert not temps(out)
+    assert_same_content(tmp_path / "ref.h5", tmp_path / "out.h5")
+
+
+def test_two_concurrent_shards_then_merge_equal_a_single_run(tmp_path):
+    cfg = write_config(tmp_path, config_text())
+    out = tmp_path / "out"
+    procs = [subprocess.Popen([sys.executable, "-m", "physsgd.cli", "run", cfg, "--out", str(out),
+                               "--shard", f"{i}/2", "--workers", "1", "--quiet"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert len(store.task_files(out)) == 20 and not temps(out)
+    assert cli("merge", out, "-o", tmp_path / "shards.h5").returncode == 0
+    single = tmp_path / "single"
+    assert cli("run", cfg, "--out", single, "--workers", "1", "--quiet").returncode == 0
+    assert cli("merge", single, "-o", tmp_path / "single.h5").returncode == 0
+    assert_same_content(tmp_path / "shards.h5", tmp_path / "single.h5")
+
+
+def test_dask_local_cluster(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    sw = parse_config(config_text(seeds="[0]"))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        rep = run_tasks(sw.tasks, str(tmp_path / "dask"), executor="dask", scheduler=cluster.scheduler_address)
+    assert rep.count("done") == 10 and not rep.failed
+    hosts = {o.host for o in rep.outcomes}
+    assert hosts
+    ref = run_tasks(sw.tasks, str(tmp_path / "inline"), workers=1)
+    assert ref.count("done") == 10
+    store.merge([str(tmp_path / "dask")], str(tmp_path / "dask.h5"))
+    store.merge([str(tmp_path / "inline")], str(tmp_path / "inline.h5"))
+    assert_same_content(tmp_path / "dask.h5", tmp_path / "inline.h5")
