@@ -28,6 +28,7 @@ _BOOL_OBSERVABLES = ("success", "diverged")
 # size of the problem), the algorithm and data carry the controls.
 _SECTION_PRECEDENCE = ("student", "algo", "data", "run", "teacher")
 _NO_SHORT_NAME = ("kind",)   # "student.kind" and "algo.kind" mean different things
+_FINAL_RECORD = ("time_final", "steps_final")   # alpha and steps at the last record (run.steps is a parameter)
 
 
 # --------------------------------------------------------------------------------------- Table
@@ -280,7 +281,7 @@ def load(path) -> Table:
     ("N", "batch_size", "d", "lr", "P", "seed", ...) where that is unambiguous (or, when sections
     disagree, taken from the first of student, algo, data, run, teacher; ``table.meta["aliases"]``
     says which); ``temperature`` = lr / batch_size for SGD tasks that do not store one; the final
-    observables (``OBSERVABLES``), ``time`` (final alpha) and ``steps``.
+    observables (``OBSERVABLES``), ``time_final`` (alpha at the last record) and ``steps_final``.
     ``table.meta``: "params" (parameter columns), "observables", "aliases", "sources", "skipped".
     """
     import h5py  # local: the Table itself does not need HDF5
@@ -330,7 +331,7 @@ def load(path) -> Table:
     # column order: identification, short parameters, observables, dotted parameters
     order = ["task", "replica", "status"] + list(aliases) + \
             [c for c in ("temperature",) if c not in aliases and any("temperature" in r for r in records)] + \
-            list(OBSERVABLES) + ["time", "steps"] + param_names
+            list(OBSERVABLES) + list(_FINAL_RECORD) + param_names
     extra = [k for r in records for k in r]
     order += [k for k in dict.fromkeys(extra) if k not in order]
     records = [{k: r.get(k, None) for k in order} for r in records]
@@ -374,9 +375,9 @@ def _read_group(group) -> tuple[dict, list[dict]]:
     for r in range(R):
         row = {k: _py(v[r]) for k, v in final.items() if v is not None}
         if t is not None and len(t):
-            row["time"] = float(t[-1])
+            row["time_final"] = float(t[-1])
         if s is not None and len(s):
-            row["steps"] = _py(s[-1])
+            row["steps_final"] = _py(s[-1])
         rows.append(row)
     return params, rows
 
@@ -412,7 +413,8 @@ def _short_names(records: list[dict], dotted: list[str]) -> dict:
     by_leaf: dict[str, list[str]] = {}
     for name in dotted:
         leaf = name.rsplit(".", 1)[-1]
-        if leaf in _NO_SHORT_NAME or leaf in OBSERVABLES or leaf in ("task", "replica", "status"):
+        if leaf in _NO_SHORT_NAME or leaf in OBSERVABLES or leaf in _FINAL_RECORD or \
+                leaf in ("task", "replica", "status"):
             continue
         by_leaf.setdefault(leaf, []).append(name)
     aliases = {}

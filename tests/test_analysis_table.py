@@ -63,6 +63,7 @@ def test_load_task_file(task_dir):
     assert t["success"].dtype == bool and list(t["success"]) == [False, False, True]
     assert t["status"][0] == "done" and t["task"][0] == "task000"
     assert "kind" not in t.columns and "algo.kind" in t.columns
+    assert np.all(t["steps"] == 10) and np.all(t["steps_final"] == 3) and np.all(t["time_final"] == 3.0)
 
 
 def test_load_directory_and_merged(task_dir, tmp_path):
