@@ -32,7 +32,6 @@ N the corrections are O(lr wd) = O(lambda / N) relative.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,7 +201,6 @@ def eps_g_tree_sign(R, Q, T, output="sign"):
         raise ValueError("eps_g_tree_sign needs Q >= 0 and T > 0 "
                          f"(got min Q={np.min(Q)}, min T={np.min(T)})")
     p = np.arccos(_rho(R, Q, T)) / math.pi
-    K = p.shape[-1]
     if output == "parity":
         eps = 0.5 * (1.0 - np.prod(1.0 - 2.0 * p, axis=-1))
     else:

@@ -188,10 +188,10 @@ def test_plateau_and_escape_from_small_init(K, lr):
 
 
 def test_rk4_converges_and_matches_adaptive():
-    a = np.array([0.0, 5.0, 20.0, 60.0])
+    a = np.array([0.0, 5.0, 15.0, 30.0])
     init = dict(Q=np.array([[0.5, 0.02], [0.02, 0.45]]), R=np.array([[0.03, -0.02], [0.01, 0.04]]))
-    s1 = th.saad_solla(2, 2, 0.5, alpha=a, init=init, dt=0.04)
-    s2 = th.saad_solla(2, 2, 0.5, alpha=a, init=init, dt=0.02)
+    s1 = th.saad_solla(2, 2, 0.5, alpha=a, init=init, dt=0.05)
+    s2 = th.saad_solla(2, 2, 0.5, alpha=a, init=init, dt=0.025)
     s3 = th.saad_solla(2, 2, 0.5, alpha=a, init=init, method="dop853", rtol=1e-11)
     err = np.max(np.abs(s1.eps_g - s2.eps_g))            # RK4: error(dt=0.02) ~ err / 16
     assert err < 1e-6
@@ -211,6 +211,11 @@ def test_stacked_initial_conditions_and_train_result_layout():
     for r in range(3):
         one = th.saad_solla(2, 2, 0.5, alpha=a, init=dict(Q=Q[r], R=R[r]), dt=0.05)
         assert np.allclose(one.eps_g, both.eps_g[r], rtol=1e-12, atol=1e-15)
+    # a TrainResult-like object (Q: replicas x records x K x K): its first record is the start
+    from types import SimpleNamespace
+    res = SimpleNamespace(time=np.zeros(2), Q=np.stack([Q, Q], 1), R=np.stack([R, R], 1), T=np.eye(2)[None])
+    again = th.saad_solla(2, 2, 0.5, alpha=a, init=res, dt=0.05)
+    assert np.allclose(again.eps_g, both.eps_g, rtol=1e-12)
 
 
 def test_batch_rule_only_noise_term_scales():
@@ -278,9 +283,10 @@ def _simulate_scm(N, K, M, lr, B, wd, noise, steps_total, record_every, reps, se
 @pytest.mark.parametrize("B,wd", [(1, 0.0), (4, 0.0), (1, 2e-3)])
 def test_ode_vs_direct_simulation(B, wd):
     """Time convention (alpha = samples / N), 1/B rule and the weight-decay map lambda = N lr wd,
-    against a tiny independent NumPy simulation, integrating from its measured initial overlaps."""
-    N, K, lr, reps = 400, 2, 0.5, 24
-    alpha_max, rec = 12.0, 50
+    against a tiny independent NumPy simulation, integrating from its measured initial overlaps.
+    (With lambda = N lr wd = 0.3 here, a 30% error in the decay rate moves Q by ~20%.)"""
+    N, K, lr, reps = 300, 2, 0.5, 16
+    alpha_max, rec = 10.0, 50
     steps = int(alpha_max * N / B)
     sim = _simulate_scm(N, K, K, lr, B, wd, 0.0, steps, rec, reps, seed=20 + B)
     Q = np.stack([o[0] for o in sim], 1); R = np.stack([o[1] for o in sim], 1); T = sim[0][2]
@@ -290,10 +296,10 @@ def test_ode_vs_direct_simulation(B, wd):
                         init=dict(Q=Q[:, 0], R=R[:, 0], T=T), method="dop853", rtol=1e-8)
     late = alpha >= 4
     m_sim, m_ode = eps_sim[:, late].mean(0), ode.eps_g[:, late].mean(0)
-    assert np.all(np.abs(m_sim / m_ode - 1) < 0.12), (m_sim, m_ode)
+    assert np.all(np.abs(m_sim / m_ode - 1) < 0.08), (m_sim, m_ode)   # seen: <= 3%
     qd_sim = np.einsum("rtkk->t", Q)[late] / (K * reps)
     qd_ode = np.einsum("rtkk->t", ode.Q)[late] / (K * reps)
-    assert np.all(np.abs(qd_sim / qd_ode - 1) < 0.05), (qd_sim, qd_ode)
+    assert np.all(np.abs(qd_sim / qd_ode - 1) < 0.05), (qd_sim, qd_ode)   # seen: <= 2%
 
 
 def test_saad_solla_validation():
