@@ -1,0 +1,581 @@
+"""Slow, obviously-correct NumPy reference of the physsgd simulator (STUMPY-style testing).
+
+Everything here is written from the documented semantics (DESIGN.md section 2, the docstrings of
+``physsgd.models``, ``physsgd.algorithms``, ``physsgd.data``, ``physsgd.train``), vectorised over
+samples and written for clarity, never for speed. Names (not integer codes) select activations,
+outputs and losses. The only things taken from the package are the random streams: the reference
+calls the ``physsgd.kernels.rng`` primitives (``uniform``, ``randint``, ``fill_normal``, ...) in the
+order the simulator consumes them, so that trajectories can be compared number by number.
+
+Conventions (DESIGN.md 2):
+  h_k = sum_{i in S_k} w_ki x_i / sqrt(|S_k|);  f = sum_k v_k g(h_k) ('sum', 'sign') or prod_k g(h_k)
+  ('parity'); label = f ('sum') or sign(f) with sign(0) = +1.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from scipy.special import erf as _erf, expit as _expit
+
+from physsgd.kernels import rng as krng
+
+ACTIVATIONS = ("sign", "erf", "tanh", "relu", "linear")
+OUTPUTS = ("sum", "sign", "parity")
+LOSSES = ("square", "hinge", "logistic", "squared_hinge", "hebbian")
+
+
+# --------------------------------------------------------------------------------------------
+# network
+# --------------------------------------------------------------------------------------------
+def sign(x):
+    """Elementwise sign with sign(0) = +1."""
+    return np.where(np.asarray(x) >= 0.0, 1.0, -1.0)
+
+
+def activation(act, h):
+    h = np.asarray(h, dtype=float)
+    if act == "sign":
+        return sign(h)
+    if act == "erf":
+        return _erf(h / math.sqrt(2.0))
+    if act == "tanh":
+        return np.tanh(h)
+    if act == "relu":
+        return np.maximum(h, 0.0)
+    if act == "linear":
+        return h.copy()
+    raise ValueError(act)
+
+
+def activation_derivative(act, h):
+    """g'(h); the sign activation has zero derivative almost everywhere; relu'(0) = 0."""
+    h = np.asarray(h, dtype=float)
+    if act == "sign":
+        return np.zeros_like(h)
+    if act == "erf":
+        return math.sqrt(2.0 / math.pi) * np.exp(-h * h / 2.0)
+    if act == "tanh":
+        return 1.0 / np.cosh(h) ** 2
+    if act == "relu":
+        return (h > 0.0).astype(float)
+    if act == "linear":
+        return np.ones_like(h)
+    raise ValueError(act)
+
+
+def field_indices(fields, dense, K, N):
+    """(K, F) integer array: S_k as indices into the N inputs."""
+    if dense:
+        return np.tile(np.arange(N), (K, 1))
+    return np.asarray(fields, dtype=np.int64)
+
+
+def embed(W, fields, dense, N):
+    """(K, N): each unit's weights placed on its receptive field, zero elsewhere."""
+    K = W.shape[0]
+    full = np.zeros((K, N))
+    idx = field_indices(fields, dense, K, N)
+    for k in range(K):
+        full[k, idx[k]] = W[k]
+    return full
+
+
+def raw_fields(W, fields, dense, X):
+    """(P, K) sums sum_{i in S_k} w_ki x_i (exact integers for +-1 weights and inputs)."""
+    X = np.atleast_2d(X)
+    return X @ embed(W, fields, dense, X.shape[1]).T
+
+
+def preactivations(W, fields, dense, X):
+    """(P, K) h_k = sum_{i in S_k} w_ki x_i / sqrt(|S_k|)."""
+    return raw_fields(W, fields, dense, X) / math.sqrt(W.shape[1])
+
+
+def network_output(act, out, v, H):
+    """(P,) real output f for pre-activations H (P, K)."""
+    G = activation(act, H)
+    if out == "parity":
+        return np.prod(G, axis=-1)
+    return G @ np.asarray(v, float)
+
+
+def output_gradient(act, out, v, H):
+    """(P, K) df/dh_k."""
+    G = activation(act, H)
+    D = activation_derivative(act, H)
+    if out == "parity":
+        K = H.shape[-1]
+        grad = np.empty_like(H)
+        for k in range(K):
+            others = [l for l in range(K) if l != k]
+            grad[..., k] = D[..., k] * np.prod(G[..., others], axis=-1)
+        return grad
+    return D * np.asarray(v, float)
+
+
+def predict(out, f):
+    return np.asarray(f, float) if out == "sum" else sign(f)
+
+
+def loss_value(loss, F, y, margin):
+    F, y = np.asarray(F, float), np.asarray(y, float)
+    if loss == "square":
+        return 0.5 * (F - y) ** 2
+    if loss == "hinge":
+        return np.maximum(0.0, margin - y * F)
+    if loss == "logistic":
+        return np.logaddexp(0.0, -y * F)
+    if loss == "squared_hinge":
+        return 0.5 * np.maximum(0.0, margin - y * F) ** 2
+    if loss == "hebbian":
+        return -y * F
+    raise ValueError(loss)
+
+
+def loss_derivative(loss, F, y, margin):
+    """d loss / d F (hinge at the kink y F = margin: 0)."""
+    F, y = np.asarray(F, float), np.asarray(y, float)
+    if loss == "square":
+        return F - y
+    if loss == "hinge":
+        return np.where(y * F < margin, -y, 0.0)
+    if loss == "logistic":
+        return -y * _expit(-y * F)
+    if loss == "squared_hinge":
+        return -y * np.maximum(0.0, margin - y * F)
+    if loss == "hebbian":
+        return -y * np.ones_like(F)
+    raise ValueError(loss)
+
+
+def sample_error(out, F, y):
+    """Per-sample error: 1/2 (F - y)^2 for regression, 1[sign F != y] for classifiers."""
+    if out == "sum":
+        return 0.5 * (np.asarray(F) - y) ** 2
+    return (sign(F) != y).astype(float)
+
+
+# --------------------------------------------------------------------------------------------
+# SGD
+# --------------------------------------------------------------------------------------------
+class Net:
+    """A network's fixed description: activation, output, second layer, receptive fields."""
+
+    def __init__(self, act, out, v, fields, dense):
+        self.act, self.out, self.v, self.fields, self.dense = act, out, np.asarray(v, float), fields, dense
+
+    def H(self, W, X):
+        return preactivations(W, self.fields, self.dense, X)
+
+    def f(self, W, X):
+        return network_output(self.act, self.out, self.v, self.H(W, X))
+
+    def label(self, W, X):
+        return predict(self.out, self.f(W, X))
+
+
+def scaled_output(net, W, W0, X, output_scale):
+    """What the loss sees: f(w, x), or alpha (f(w, x) - f(w0, x)) when output_scale alpha > 0."""
+    f = net.f(W, X)
+    if output_scale:
+        f = output_scale * (f - net.f(W0, X))
+    return f
+
+
+def sgd_step(net, W, W0, buf, X, y, *, loss, margin, output_scale, lr, momentum, weight_decay):
+    """One SGD step on the batch-mean loss (loss / alpha when output_scale alpha is given).
+
+    Returns (W_new, buf_new, mean batch error before the update, all weights finite)."""
+    X = np.atleast_2d(X)
+    P, (K, F) = X.shape[0], W.shape
+    with np.errstate(over="ignore", invalid="ignore"):
+        Fout = scaled_output(net, W, W0, X, output_scale)
+    # d(loss(F)/alpha)/dW = loss'(F) * (dF/df / alpha) * df/dW = loss'(F) df/dW
+    dl = loss_derivative(loss, Fout, y, margin)                       # (P,)
+    dfdh = output_gradient(net.act, net.out, net.v, net.H(W, X))        # (P, K)
+    idx = field_indices(net.fields, net.dense, K, X.shape[1])
+    Xg = X[:, idx]                                                     # (P, K, F): dh_k/dW_kj * sqrt(F)
+    grad = np.einsum("p,pk,pkj->kj", dl, dfdh, Xg) / (P * math.sqrt(F))
+    with np.errstate(over="ignore", invalid="ignore"):     # divergence is reported, not warned
+        g = grad + weight_decay * W
+        if momentum > 0:
+            buf = momentum * buf + g
+            g = buf
+        W_new = W - lr * g
+        err = sample_error(net.out, Fout, y).mean()
+    return W_new, buf, err, bool(np.all(np.isfinite(W_new)))
+
+
+# --------------------------------------------------------------------------------------------
+# Greedy / Metropolis flips
+# --------------------------------------------------------------------------------------------
+def fisher_yates(state, a):
+    """In-place Fisher-Yates shuffle of a, drawing j uniform in [0, i] for i = n-1 .. 1."""
+    for i in range(len(a) - 1, 0, -1):
+        j = krng.randint(state, i + 1)
+        a[i], a[j] = a[j], a[i]
+    return a
+
+
+def energy(net, W, X, y):
+    """Number of misclassified samples, computed from scratch."""
+    return int(np.sum(net.label(W, X) != y))
+
+
+def accept(state, dE, temperature, ties):
+    """Acceptance of a move with energy change dE (random numbers drawn only when needed)."""
+    if dE < 0:
+        return True
+    if dE == 0:
+        if ties == "accept":
+            return True
+        if ties == "reject":
+            return False
+        return krng.uniform(state) < 0.5
+    if temperature > 0:
+        return krng.uniform(state) < math.exp(-dE / temperature)
+    return False
+
+
+def propose(net, state, W, X, y, idx, temperature, ties):
+    """Propose flipping weight idx = k * F + j; returns (W after the decision, accepted dE)."""
+    K, F = W.shape
+    k, j = divmod(int(idx), F)
+    W_try = W.copy()
+    W_try[k, j] = -W_try[k, j]
+    dE = energy(net, W_try, X, y) - energy(net, W, X, y)
+    if accept(state, dE, temperature, ties):
+        return W_try, dE
+    return W, 0
+
+
+def greedy_sweep(net, state, W, X, y, order, temperature, ties):
+    """Shuffle ``order`` in place (it persists between sweeps), then propose each flip in that
+    order on the batch (X, y). Returns (W, batch error fraction after the sweep, accepted indices)."""
+    fisher_yates(state, order)
+    accepted = []
+    for idx in order:
+        W_new, dE = propose(net, state, W, X, y, idx, temperature, ties)
+        if W_new is not W:
+            accepted.append(int(idx))
+        W = W_new
+    return W, energy(net, W, X, y) / X.shape[0], accepted
+
+
+# --------------------------------------------------------------------------------------------
+# observables and closed-form generalisation errors
+# --------------------------------------------------------------------------------------------
+def overlaps(Ws, fields_s, dense_s, Wt, fields_t, dense_t, N):
+    """R (K, M), Q (K, K), T (M, M) normalised by fan-ins."""
+    Fs, Ft = Ws.shape[1], Wt.shape[1]
+    S, Tt = embed(Ws, fields_s, dense_s, N), embed(Wt, fields_t, dense_t, N)
+    return S @ Tt.T / math.sqrt(Fs * Ft), S @ S.T / Fs, Tt @ Tt.T / Ft
+
+
+def _arcsin_kernel(C, da, db):
+    return np.arcsin(C / np.sqrt(np.outer(1.0 + da, 1.0 + db)))
+
+
+def eps_erf(Q, R, T, vs, vt):
+    """Saad & Solla: 1/2 <(sum_k v_k erf(h_k/sqrt2) - sum_n v*_n erf(h*_n/sqrt2))^2>, using
+    <erf(u/sqrt2) erf(w/sqrt2)> = (2/pi) arcsin(C_uw / sqrt((1 + C_uu)(1 + C_ww)))."""
+    dq, dt = np.diag(Q), np.diag(T)
+    return (vs @ _arcsin_kernel(Q, dq, dq) @ vs + vt @ _arcsin_kernel(T, dt, dt) @ vt
+            - 2.0 * vs @ _arcsin_kernel(R, dq, dt) @ vt) / math.pi
+
+
+def eps_linear(Q, R, T, vs, vt):
+    return 0.5 * (vs @ Q @ vs + vt @ T @ vt - 2.0 * vs @ R @ vt)
+
+
+def flip_probability(R, Q, T):
+    """P(sign h != sign h*) = arccos(R / sqrt(Q T)) / pi for centred jointly Gaussian (h, h*)."""
+    if Q <= 0 or T <= 0:
+        return 0.5
+    return math.acos(float(np.clip(R / math.sqrt(Q * T), -1.0, 1.0))) / math.pi
+
+
+def eps_tree_majority(p):
+    """Brute force over teacher votes tau and flip patterns: P(sign sum tau != sign sum student)."""
+    K = len(p)
+    err = 0.0
+    for tau in itertools.product((-1, 1), repeat=K):
+        for flips in itertools.product((0, 1), repeat=K):
+            prob = 0.5 ** K * np.prod([p[k] if flips[k] else 1 - p[k] for k in range(K)])
+            student = [t * (-1) ** fl for t, fl in zip(tau, flips)]
+            if sign(sum(tau)) != sign(sum(student)):
+                err += prob
+    return err
+
+
+def eps_tree_parity(p):
+    """P(odd number of branch flips), by enumeration."""
+    K = len(p)
+    err = 0.0
+    for flips in itertools.product((0, 1), repeat=K):
+        if sum(flips) % 2:
+            err += np.prod([p[k] if flips[k] else 1 - p[k] for k in range(K)])
+    return err
+
+
+def eps_closed_form(mode, Q, R, T, vs, vt):
+    """mode: 'erf' | 'linear' | 'arccos' | 'tree_majority' | 'tree_parity'."""
+    if mode == "erf":
+        return eps_erf(Q, R, T, vs, vt)
+    if mode == "linear":
+        return eps_linear(Q, R, T, vs, vt)
+    if mode == "arccos":
+        return flip_probability(R[0, 0], Q[0, 0], T[0, 0])
+    p = [flip_probability(R[k, k], Q[k, k], T[k, k]) for k in range(R.shape[0])]
+    return eps_tree_majority(p) if mode == "tree_majority" else eps_tree_parity(p)
+
+
+def eps_monte_carlo(student, Ws, teacher, Wt, N, n, rng, chunk=50_000):
+    """Monte Carlo estimate of eps_g on N(0, I) inputs in R^N: (mean, standard error)."""
+    total = total2 = 0.0
+    done = 0
+    while done < n:
+        m = min(chunk, n - done)
+        X = rng.standard_normal((m, N))
+        fs, ft = student.f(Ws, X), teacher.f(Wt, X)
+        if student.out == "sum":
+            e = 0.5 * (fs - ft) ** 2
+        else:
+            e = (sign(fs) != sign(ft)).astype(float)
+        total += e.sum()
+        total2 += (e * e).sum()
+        done += m
+    mean = total / n
+    var = total2 / n - mean * mean
+    return mean, math.sqrt(max(var, 0.0) / (n - 1))
+
+
+# --------------------------------------------------------------------------------------------
+# the whole driver: ps.train, replica by replica, one sample at a time where it matters
+# --------------------------------------------------------------------------------------------
+STREAM_SETUP, STREAM_TRAIN, STREAM_TEST = 0, 1, 2
+
+
+def closed_form_mode(teacher, student, algo, data):
+    """Which exact eps_g formula applies on Gaussian inputs (None: a fresh test set)."""
+    if (teacher is None or data.inputs != "gaussian" or data.chi != 0
+            or getattr(algo, "output_scale", None) is not None):
+        return None
+    s, t = student, teacher
+    if s.output == t.output == "sum":
+        pair = {s.activation, t.activation}
+        return "erf" if pair == {"erf"} else "linear" if pair == {"linear"} else None
+    odd = ("sign", "erf", "tanh", "linear")       # sign(g(h)) = sign(h)
+    if not (s.classifier and t.classifier and s.second_layer is None and t.second_layer is None
+            and s.activation in odd and t.activation in odd):
+        return None
+    if s.K == t.K == 1:
+        return "arccos"
+    if s.topology == t.topology == "tree" and s.d == t.d:
+        if s.output == t.output == "parity":
+            return "tree_parity"
+        if s.output == t.output == "sign" and s.activation == t.activation == "sign":
+            return "tree_majority"
+    return None
+
+
+def _ref_fields(model, rng):
+    K, d, N = model.K, model.d, model.N
+    if model.topology == "tree":
+        return np.arange(N).reshape(K, d)
+    if model.topology == "random":
+        return np.stack([np.sort(rng.choice(N, d, replace=False)) for _ in range(K)])
+    return np.zeros((K, 1), np.int64)
+
+
+def _ref_weights(model, rng, scale):
+    K, F = model.K, model.d
+    if model.weights == "binary":
+        return rng.choice(np.array([-1.0, 1.0]), size=(K, F))
+    if model.weights == "axis":
+        w = np.zeros((1, F))
+        w[0, 0] = math.sqrt(F)
+        return w
+    return scale * rng.standard_normal((K, F))
+
+
+def setup_replica(teacher, student, seed, r, init_scale):
+    """Teacher and student of replica r from the (seed, r, 0) stream: teacher fields, teacher
+    weights, student fields (the teacher's when both are random with equal K and d), student weights."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, r, STREAM_SETUP]))
+    ft = _ref_fields(teacher, rng)
+    Wt = _ref_weights(teacher, rng, 1.0)
+    shared = (student.topology == teacher.topology == "random" and student.K == teacher.K
+              and student.d == teacher.d)
+    fs = ft.copy() if shared else _ref_fields(student, rng)
+    W = _ref_weights(student, rng, init_scale)
+    return Wt, ft, W, fs
+
+
+def draw_input(state, N, inputs, chi):
+    x = np.empty(N)
+    if inputs == "binary":
+        krng.fill_binary(state, x)
+        return x
+    krng.fill_normal(state, x)
+    if chi != 0:   # |x_1| = sqrt(2 G), G ~ Gamma((chi + 1)/2): p(x_1) ~ |x_1|^chi exp(-x_1^2/2)
+        G = krng.gamma(state, 0.5 * (chi + 1.0))
+        x[0] = math.sqrt(2.0 * G) * (1.0 if krng.uniform(state) - 0.5 >= 0 else -1.0)
+    return x
+
+
+def draw_samples(state, n, teacher_net, Wt, N, data, with_noise):
+    """n samples: input, clean teacher label, then (if with_noise) its noise, sample by sample."""
+    X = np.empty((n, N))
+    y = np.empty(n)
+    for mu in range(n):
+        X[mu] = draw_input(state, N, data.inputs, data.chi)
+        y[mu] = teacher_net.label(Wt, X[mu])[0]
+        if with_noise and data.label_noise != 0:
+            if teacher_net.out == "sum":
+                y[mu] += data.label_noise * krng.normal(state)
+            elif krng.uniform(state) < data.label_noise:
+                y[mu] = -y[mu]
+    return X, y
+
+
+def record_grid(record, total):
+    if np.isscalar(record):
+        pts = np.unique(np.round(np.geomspace(1, total, record - 1)).astype(np.int64))
+        return np.concatenate([[0], pts]).astype(np.int64)
+    return np.asarray(record, np.int64)
+
+
+def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=2,
+                    seed=0, init_scale=1.0, record=5, stop=None, success_eps=None):
+    """Pure-NumPy ps.train (teacher-generated data only: ps.Online or ps.Dataset(P)). Returns a
+    dict of the TrainResult arrays."""
+    from physsgd.algorithms import SGD
+    from physsgd.data import Dataset
+    sgd = isinstance(algo, SGD)
+    finite = isinstance(data, Dataset)
+    N, K, F = student.N, student.K, student.d
+    m = algo.batch_size
+    proposal = (not sgd) and algo.new_batch == "proposal"
+    per_step = m * (K * F if proposal else 1)
+    if steps is not None:
+        total = steps
+    elif epochs is not None:
+        total = epochs * (data.P // m)
+    else:
+        total = max(1, math.ceil(alpha * N / per_step - 1e-9))
+    rec_steps = record_grid(record, total)
+    n_rec = len(rec_steps)
+    check_every = max(1, data.P // m if finite else round(N / per_step))
+    if success_eps is None:
+        success_eps = (0.0 if student.weights == "binary" and student.classifier
+                       else 0.01 if student.classifier else 1e-3)
+    mode = closed_form_mode(teacher, student, algo, data)
+    margin = algo.margin if sgd else 0.0
+    output_scale = (algo.output_scale or 0.0) if sgd else 0.0
+    M = teacher.K
+    vs = np.asarray(student.second_layer or np.ones(K), float)
+    vt = np.asarray(teacher.second_layer or np.ones(M), float)
+
+    res = dict(eps_g=np.full((replicas, n_rec), np.nan), train_error=np.full((replicas, n_rec), np.nan),
+               R=np.full((replicas, n_rec, K, M), np.nan), Q=np.full((replicas, n_rec, K, K), np.nan),
+               T=np.zeros((replicas, M, M)), weight_change=np.full((replicas, n_rec), np.nan),
+               weight_norm=np.full((replicas, n_rec), np.nan), diverged=np.zeros(replicas, bool),
+               success=np.zeros(replicas, bool), stopped_at=np.zeros(replicas, np.int64),
+               steps=rec_steps, time=rec_steps * per_step / N)
+    train_states = krng.seed_states(seed, replicas, STREAM_TRAIN)
+    test_states = krng.seed_states(seed, replicas, STREAM_TEST)
+    for r in range(replicas):
+        s_train, s_test = train_states[r].copy(), test_states[r].copy()
+        Wt, ft, W, fs = setup_replica(teacher, student, seed, r, init_scale)
+        tnet = Net(teacher.activation, teacher.output, vt, ft, teacher.topology == "dense")
+        snet = Net(student.activation, student.output, vs, fs, student.topology == "dense")
+        W0 = W.copy()
+        if finite:
+            Xtr, ytr = draw_samples(s_train, data.P, tnet, Wt, N, data, True)
+            epoch_order = np.arange(data.P)
+            pos = data.P                       # the first batch starts an epoch
+        if mode is None:
+            Xte, yte = draw_samples(s_test, data.test_size, tnet, Wt, N, data, False)
+        R, Q, T = overlaps(W, fs, snet.dense, Wt, ft, tnet.dense, N)
+        res["T"][r] = T
+
+        def next_batch():
+            nonlocal pos
+            if not finite:
+                return draw_samples(s_train, m, tnet, Wt, N, data, True)
+            if pos + m > data.P:               # drop_last: fresh order when < m unseen remain
+                fisher_yates(s_train, epoch_order)
+                pos = 0
+            sel = epoch_order[pos:pos + m].copy()
+            pos += m
+            return Xtr[sel], ytr[sel]
+
+        def set_error(X, y):
+            Fv = scaled_output(snet, W, W0, X, output_scale)
+            return sample_error(snet.out, Fv, y).mean(), bool(np.all(y * Fv >= margin))
+
+        buf = np.zeros((K, F))
+        flip_order = np.arange(K * F)
+        batch_errors = []
+        rec, stop_at = 0, total
+        for step in range(total + 1):
+            if step > 0:
+                finite_w = True
+                if proposal:
+                    fisher_yates(s_train, flip_order)
+                    for idx in flip_order:
+                        Xb, yb = next_batch()
+                        W, _ = propose(snet, s_train, W, Xb, yb, idx, algo.temperature, algo.ties)
+                    berr = energy(snet, W, Xb, yb) / m
+                elif sgd:
+                    Xb, yb = next_batch()
+                    W, buf, berr, finite_w = sgd_step(
+                        snet, W, W0, buf, Xb, yb, loss=algo.loss, margin=margin,
+                        output_scale=output_scale, lr=algo.lr, momentum=algo.momentum,
+                        weight_decay=algo.weight_decay)
+                else:
+                    Xb, yb = next_batch()
+                    W, berr, _ = greedy_sweep(snet, s_train, W, Xb, yb, flip_order,
+                                              algo.temperature, algo.ties)
+                batch_errors.append(berr)
+                if not finite_w:
+                    res["diverged"][r] = True
+                    stop_at = step
+                    break
+            is_record = step == rec_steps[rec]
+            check = stop is not None and step > 0 and (step % check_every == 0 or is_record)
+            if not (is_record or check):
+                continue
+            R, Q, _ = overlaps(W, fs, snet.dense, Wt, ft, tnet.dense, N)
+            if mode is None:
+                eg = set_error(Xte, yte)[0]
+            else:
+                eg = eps_closed_form(mode, Q, R, T, vs, vt)
+            if finite:
+                terr, zero_loss = set_error(Xtr, ytr)
+            else:
+                terr, zero_loss = (np.mean(batch_errors) if batch_errors else np.nan), False
+            halt = check and {"zero_train_error": terr == 0.0, "zero_loss": zero_loss,
+                              "success": eg <= success_eps}[stop]
+            if is_record or halt:
+                res["eps_g"][r, rec], res["train_error"][r, rec] = eg, terr
+                res["R"][r, rec], res["Q"][r, rec] = R, Q
+                res["weight_change"][r, rec] = np.linalg.norm(W - W0) / math.sqrt(K * F)
+                res["weight_norm"][r, rec] = np.linalg.norm(W) / math.sqrt(K * F)
+                rec += 1
+                batch_errors = []
+            if halt:
+                stop_at = step
+                break
+            if rec == n_rec:
+                break
+        res["stopped_at"][r] = stop_at
+        names = ("eps_g", "train_error", "weight_change", "weight_norm", "R", "Q")
+        for t in range(rec, n_rec):       # stopped early: NaN (diverged) or repeat the last record
+            for name in names if (res["diverged"][r] or rec > 0) else ():
+                res[name][r, t] = np.nan if res["diverged"][r] else res[name][r, rec - 1]
+        res["success"][r] = (not res["diverged"][r]) and rec > 0 and res["eps_g"][r, -1] <= success_eps
+    return res
