@@ -1,3 +1,15 @@
 """analysis: transitions, finite-size scaling, power laws and figures from result tables.
 
-Works on plain arrays and on physsgd's HDF5 files; never imports the simulator kernels."""
+Works on plain arrays and on physsgd's HDF5 files (or anyone's data in the same long format);
+never imports the simulator kernels.
+"""
+from . import plots
+from .budget import Drift, Variant
+from .powerlaw import PowerLawFit, power_law
+from .report import Report, analyze
+from .table import Table, aggregate, load, wilson_interval
+from .transition import CriticalPoint, OrderDiagnosis, critical_point, transition_order
+
+__all__ = ["Table", "load", "aggregate", "wilson_interval", "critical_point", "CriticalPoint",
+           "transition_order", "OrderDiagnosis", "power_law", "PowerLawFit", "analyze", "Report",
+           "plots", "Variant", "Drift"]
