@@ -149,6 +149,8 @@ def cmd_run(args) -> int:
     if args.executor == "dask" and not args.scheduler:
         raise UsageError("--executor dask needs --scheduler ADDRESS")
     slurm = _slurm_params(args.slurm_param)
+    if args.executor in ("local", "inline"):
+        _check_threads(args.threads)
     if args.dry_run:
         from .store import task_files
         done = set(task_files(args.out)) if os.path.isdir(args.out) else set()
@@ -171,7 +173,9 @@ def cmd_run(args) -> int:
     if report.removed_temps:
         _info(args, f"removed {len(report.removed_temps)} temp file(s) of killed runs")
     ran = len(report.outcomes)
-    _info(args, f"{ran} tasks run in {report.wall_time:.1f}s ({report.workers} workers x {report.threads} threads), "
+    how = (f"{report.workers} workers x {report.threads} threads" if report.workers
+           else f"executor {args.executor}, {report.threads} threads per task")
+    _info(args, f"{ran} tasks run in {report.wall_time:.1f}s ({how}), "
                 f"{report.count('done')} done, {report.count('diverged')} diverged, "
                 f"{len(report.failed)} failed; {report.skipped} were already done")
     if report.failed:
@@ -187,6 +191,16 @@ def cmd_run(args) -> int:
             n = merge([args.out], args.merge)
             _info(args, f"merged {n} tasks into {args.merge}")
     return EXIT_OK
+
+
+def _check_threads(threads):
+    # numba cannot use more threads than its pool has (NUMBA_NUM_THREADS, default: all cores)
+    if threads:
+        import numba
+        limit = numba.config.NUMBA_NUM_THREADS
+        if threads > limit:
+            raise UsageError(f"--threads {threads} exceeds the {limit} threads numba can use here "
+                             "(NUMBA_NUM_THREADS, default: the number of cores)")
 
 
 def _slurm_params(items) -> dict:
@@ -296,6 +310,7 @@ def cmd_quickstart(args) -> int:
     from .executors import Progress, run_tasks
     from .store import merge
     from .sweep import load_config
+    _check_threads(args.threads)
     config = quickstart_config_path()
     sw = load_config(config)
     out = args.out

@@ -249,7 +249,7 @@ def _run_submitit(todo, out_dir, workers, threads, finished, cluster="slurm", pa
         import submitit
     except ImportError:
         raise RuntimeError("--executor slurm needs the optional extra: pip install 'physsgd[cluster]'") from None
-    ex = submitit.AutoExecutor(folder=os.path.join(out_dir, ".submitit", "%j"), cluster=cluster)
+    ex = submitit.AutoExecutor(folder=os.path.join(out_dir, ".submitit"), cluster=cluster)
     opts = {"cpus_per_task": threads, "timeout_min": 60}
     opts.update(params or {})
     ex.update_parameters(**opts)

@@ -644,6 +644,9 @@ def _check_run(run: dict, origin, ctx, at, params) -> dict:
     stop = out["stop"]
     if stop is not None and not isinstance(stop, str):
         raise fail("stop", f"stop={stop!r} must be a string naming a stop rule")
+    rules = getattr(_train_module(), "STOP_RULES", None)
+    if rules is not None and stop not in rules:
+        raise fail("stop", f"stop={stop!r} is not allowed; choose one of {', '.join(map(repr, rules))}")
     # ps.train's own argument checks (stop rules, init_scale with binary weights, ...), without
     # training, when the driver offers them: every task is checked before anything runs.
     check = _train_check()
@@ -657,10 +660,13 @@ def _check_run(run: dict, origin, ctx, at, params) -> dict:
     return out
 
 
-def _train_check():
+def _train_module():
     import importlib
-    mod = importlib.import_module("physsgd.train")     # the module (physsgd.train is the function)
-    return getattr(mod, "check_args", None)
+    return importlib.import_module("physsgd.train")     # the module (physsgd.train is the function)
+
+
+def _train_check():
+    return getattr(_train_module(), "check_args", None)
 
 
 def task_key(params: dict) -> str:

@@ -41,6 +41,7 @@ def test_bad_config_exit_2_one_line_nothing_written(tmp_path, capsys, grid, repl
     (["run", "{missing}", "--out", "{out}"], "cannot read config"),
     (["run", "{cfg}", "--out", "{out}", "--slurm-param", "nonsense"], "KEY=VALUE"),
     (["status", "{missing}"], "no such directory"),
+    (["run", "{cfg}", "--out", "{out}", "--threads", "100000"], "exceeds"),
     (["merge", "{missing}", "-o", "{out}/m.h5"], "no such directory"),
 ])
 def test_bad_arguments_exit_2(tmp_path, capsys, argv, fragment):

@@ -160,6 +160,7 @@ BAD = [
     ("[grid]\nN = [12]\n\"teacher.d\" = [4]\n", {}, ["grid.teacher.d", "also given in [teacher]"]),
     ("[grid]\nN = [12]\nseed = [0, 0]\n", {}, ["same task"]),
     ("[grid]\nN = [12]\n", {"steps = 20": "epochs = 2"}, ["run.epochs", "Dataset"]),
+    ("[grid]\nN = [12]\nstop = [\"sucess\"]\n", {}, ["grid.stop", "'sucess' is not allowed"]),
 ]
 
 

@@ -265,3 +265,12 @@ def test_dask_local_cluster(tmp_path):
     store.merge([str(tmp_path / "dask")], str(tmp_path / "dask.h5"))
     store.merge([str(tmp_path / "inline")], str(tmp_path / "inline.h5"))
     assert_same_content(tmp_path / "dask.h5", tmp_path / "inline.h5")
+
+
+def test_submitit_local_executor(tmp_path):
+    pytest.importorskip("submitit")
+    sw = parse_config(config_text(seeds="[0]"))
+    tasks = sw.tasks[:2]
+    rep = run_tasks(tasks, str(tmp_path / "sub"), executor="submitit-local")
+    assert [o.status for o in rep.outcomes] == ["done", "done"]
+    assert sorted(store.task_files(tmp_path / "sub")) == sorted(t.key for t in tasks)
