@@ -32,7 +32,7 @@ KernelConfig = namedtuple("KernelConfig", [
     "algo", "N", "act_s", "out_s", "act_t", "out_t", "dense_s", "dense_t", "fan_in_t", "loss",
     "margin", "output_scale", "lr", "momentum", "weight_decay", "batch_size", "temperature",
     "ties", "new_batch_per_proposal", "inputs", "chi", "label_noise", "P", "user_data",
-    "test_size", "eg_mode", "success_eps", "stop_rule", "check_every"])
+    "test_size", "eg_mode", "success_eps", "stop_rule", "check_every", "exact_votes"])
 
 
 def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=32, seed=0,
@@ -300,7 +300,8 @@ def _kernel_config(teacher, student, algo, data, setup, success_eps, stop, check
         chi=float(data.chi), label_noise=float(data.label_noise),
         P=int(data.P) if isinstance(data, Dataset) else 0, user_data=bool(user),
         test_size=int(data.test_size), eg_mode=int(eps_g_mode(teacher, student, algo, data)),
-        success_eps=float(success_eps), stop_rule=STOP_RULES[stop], check_every=int(max(1, check_every)))
+        success_eps=float(success_eps), stop_rule=STOP_RULES[stop], check_every=int(max(1, check_every)),
+        exact_votes=student.activation == "sign" and bool(np.all(np.mod(setup["vs"], 1.0) == 0.0)))
 
 
 @contextmanager

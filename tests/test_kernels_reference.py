@@ -42,8 +42,10 @@ def make_cfg(**kw):
                 temperature=0.0, ties=TIES["accept"], new_batch_per_proposal=False,
                 inputs=engine.INPUT_GAUSSIAN, chi=0.0, label_noise=0.0, P=0, user_data=False,
                 test_size=1, eg_mode=obs.EG_TESTSET, success_eps=0.0, stop_rule=engine.STOP_NONE,
-                check_every=1)
+                check_every=1, exact_votes=None)
     base.update(kw)
+    if base["exact_votes"] is None:      # as _kernel_config: sign units with the default read-out
+        base["exact_votes"] = base["act_s"] == ACT["sign"]
     return ptrain.KernelConfig(**base)
 
 
@@ -278,8 +280,6 @@ def test_propose_flip_one_by_one(arch):
         np.testing.assert_array_equal(wrong, net.label(Wr, X) != y)
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug: steps.batch_state rescales h by sqrt(F) "
-                   "((a / sqrt F) * sqrt F != a), so raw +-1 sums are not exact integers")
 def test_batch_state_raw_fields_are_exact_integers():
     N, m = 12, 1
     cfg = make_cfg(algo=steps.GREEDY_ALGO, N=N, act_s=ACT["sign"], out_s=OUT["sign"])
@@ -290,8 +290,6 @@ def test_batch_state_raw_fields_are_exact_integers():
     assert H[0, 0] == ref.raw_fields(W, None, True, X)[0, 0] == -6.0
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug: a field that reaches exactly 0 by flips is "
-                   "-8.9e-16 in steps.propose_flip, labelled -1 instead of sign(0) = +1")
 def test_propose_flip_reaches_exact_tie():
     N, m = 12, 1
     cfg = make_cfg(algo=steps.GREEDY_ALGO, N=N, act_s=ACT["sign"], out_s=OUT["sign"],
@@ -312,17 +310,12 @@ def test_propose_flip_reaches_exact_tie():
     assert dE_kernel == dE_ref
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug: steps.greedy_sweep mislabels exact field ties "
-                   "for fan-ins such as 12 (batch_state's inexact H, see above)")
 @pytest.mark.parametrize("arch", ["tree_majority_d12", "dense_parity_d12"])
 def test_greedy_sweep_even_fan_in(arch):
     for seed in range(10):
         _compare_greedy(arch, 0.0, "accept", n_sweeps=6, m=16, seed=seed)
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug: steps._output_after_flip updates f "
-                   "incrementally (f + g_new - g_old), so an exact f = 0 tie (erf(a) + erf(-a), all "
-                   "relu units off) becomes +-1e-16 and sign(0) = +1 is lost")
 @pytest.mark.parametrize("arch", ["tree_erf_K2", "tree_relu_K2"])
 def test_greedy_sweep_non_sign_activation(arch):
     for seed in range(10):
@@ -391,8 +384,10 @@ def _eps_setup(mode, rng):
         nets.append(ref.Net(kw["activation"], kw["output"], v, fields, dense))
         Ws.append(rng.standard_normal((K, F)))
     (snet, tnet), (W, Wt) = nets, Ws
-    if mode in ("tree_majority", "tree_parity", "arccos"):   # a student correlated with the teacher
-        W = np.where(rng.uniform(size=W.shape) < 0.7, Wt if W.shape == Wt.shape else W, W)
+    if mode in ("tree_majority", "tree_parity"):   # a student correlated with the teacher
+        W = np.where(rng.uniform(size=W.shape) < 0.7, Wt, W)
+    if mode == "arccos":                           # the teacher's weights on the student's field
+        W = ref.embed(Wt, tnet.fields, tnet.dense, s_kw["N"])[:, snet.fields[0]] + 0.4 * W
     R, Q, T = ref.overlaps(W, snet.fields, snet.dense, Wt, tnet.fields, tnet.dense, s_kw["N"])
     return snet, tnet, W, Wt, R, Q, T, code
 
@@ -443,6 +438,7 @@ def test_flip_probability_edges():
 # ------------------------------------------------------------------------------------------
 # 5. end to end: ps.train against the pure-NumPy driver
 # ------------------------------------------------------------------------------------------
+_USER_X = np.random.default_rng(77).standard_normal((40, 6))
 E2E = {
     "sgd_erf_online_momentum": (
         dict(N=12, K=2, activation="erf"), dict(N=12, K=2, activation="erf"),
@@ -492,13 +488,19 @@ E2E = {
         dict(N=9, K=1, activation="sign", output="sign", weights="binary"),
         ps.Greedy(batch_size=3, ties="reject", new_batch="proposal"), ps.Dataset(P=10, inputs="binary", test_size=25),
         dict(steps=5, record=4, replicas=2)),
+    "sgd_user_data_tanh_committee": (
+        dict(N=6, K=2, activation="tanh", output="sign"), None,
+        ps.SGD(lr=0.3, batch_size=4, loss="logistic", weight_decay=0.02),
+        ps.Dataset.from_arrays(_USER_X, np.where(_USER_X[:, 0] * _USER_X[:, 1] + 0.3 * _USER_X[:, 2] >= 0,
+                                                 1.0, -1.0), test_fraction=0.25),
+        dict(epochs=5, record=4, replicas=2)),
 }
 
 
 @pytest.mark.parametrize("case", list(E2E))
 def test_train_end_to_end(case):
     s_kw, t_kw, algo, data, run = E2E[case]
-    student, teacher = ps.Committee(**s_kw), ps.Committee(**t_kw)
+    student, teacher = ps.Committee(**s_kw), (ps.Committee(**t_kw) if t_kw else None)
     run = dict(run, seed=3)
     res = ps.train(teacher, student, algo, data, **run)
     want = ref.train_reference(teacher, student, algo, data, **run)
@@ -528,8 +530,6 @@ def _compare_train(case_spec):
                                    equal_nan=True, err_msg=name)
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug: greedy field ties at fan-in d = 12 reach "
-                   "ps.train (steps.batch_state inexact H, see test_propose_flip_reaches_exact_tie)")
 def test_train_end_to_end_greedy_fan_in_12():
     c = dict(N=36, K=3, activation="sign", output="parity", topology="tree", d=12, weights="binary")
     _compare_train((c, c, ps.Greedy(batch_size=6), ps.Dataset(P=30, inputs="binary", test_size=40),
@@ -660,3 +660,18 @@ def test_seed_states_distinct_and_reproducible():
     u = np.array([[krng.uniform(A[r]) for _ in range(2000)] for r in (0, 1)])
     assert abs(np.corrcoef(u)[0, 1]) < NSE / math.sqrt(2000)
     assert not np.array_equal(u[0], u[1])
+
+
+@pytest.mark.parametrize("chi", [-0.5, 1.5])
+def test_input_law_with_chi(chi):
+    """x_1 has density ~ |x_1|^chi exp(-x_1^2/2) (so x_1^2/2 ~ Gamma((chi+1)/2)), symmetric;
+    the other coordinates stay N(0, 1)."""
+    cfg = make_cfg(N=3, chi=chi)
+    s = krng.seed_states(2, 1, 0)[0]
+    X = np.empty((20_000, 3))
+    for mu in range(X.shape[0]):
+        engine.draw_input(cfg, s, X[mu])
+    n = X.shape[0]
+    assert stats.kstest(X[:, 0] ** 2 / 2, stats.gamma(0.5 * (chi + 1)).cdf).pvalue > 1e-4
+    assert abs(np.mean(np.sign(X[:, 0]))) < NSE / math.sqrt(n)
+    assert stats.kstest(X[:, 1:].ravel(), stats.norm.cdf).pvalue > 1e-4

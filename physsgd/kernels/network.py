@@ -51,10 +51,9 @@ def g_prime(act, h):
 
 
 @njit
-def unit_fields(W, fields, dense, x, h):
-    """h_k = sum_j W[k, j] x[S_k(j)] / sqrt(fan-in) for one sample x."""
+def raw_fields(W, fields, dense, x, h):
+    """h_k = sum_j W[k, j] x[S_k(j)], unscaled: exact integers for +-1 weights and inputs."""
     K, F = W.shape
-    scale = 1.0 / math.sqrt(F)
     for k in range(K):
         acc = 0.0
         if dense:
@@ -63,7 +62,16 @@ def unit_fields(W, fields, dense, x, h):
         else:
             for j in range(F):
                 acc += W[k, j] * x[fields[k, j]]
-        h[k] = acc * scale
+        h[k] = acc
+
+
+@njit
+def unit_fields(W, fields, dense, x, h):
+    """h_k = sum_j W[k, j] x[S_k(j)] / sqrt(fan-in) for one sample x."""
+    raw_fields(W, fields, dense, x, h)
+    scale = 1.0 / math.sqrt(W.shape[1])
+    for k in range(h.shape[0]):
+        h[k] *= scale
 
 
 @njit

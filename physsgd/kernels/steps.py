@@ -3,8 +3,8 @@ import math
 
 from numba import njit
 
-from .network import (g, loss_grad, output, output_grad, predict, sign, unit_fields,
-                      PARITY, SUM)
+from .network import (g, loss_grad, output, output_grad, predict, raw_fields, sign,
+                      unit_fields, PARITY, SUM)
 from .rng import shuffle, uniform
 
 SGD_ALGO, GREEDY_ALGO = 0, 1
@@ -77,33 +77,44 @@ def batch_state(cfg, W, fields, v, Xb, yb, H, f, wrong):
     """Raw (unscaled) fields, outputs and errors of the batch; returns the number of errors.
 
     Raw sums keep +-1 weights on +-1 inputs exact integers, so ties h = 0 are detected exactly."""
-    K, F = W.shape
-    s = math.sqrt(F)
+    scale = 1.0 / math.sqrt(W.shape[1])
     E = 0
     for mu in range(Xb.shape[0]):
-        unit_fields(W, fields, cfg.dense_s, Xb[mu], H[mu])
-        for k in range(K):
-            H[mu, k] *= s
-        f[mu] = output(cfg.act_s, cfg.out_s, v, H[mu] / s)
+        raw_fields(W, fields, cfg.dense_s, Xb[mu], H[mu])
+        f[mu] = _raw_output(cfg, v, H[mu], -1, 0.0, scale)
         wrong[mu] = 1 if predict(cfg.out_s, f[mu]) != yb[mu] else 0
         E += wrong[mu]
     return E
 
 
 @njit
+def _raw_output(cfg, v, Hmu, k, hk, scale):
+    """Output from raw fields, with unit k's raw field replaced by hk (k < 0: no replacement)."""
+    if cfg.out_s == PARITY:
+        f = 1.0
+        for l in range(Hmu.shape[0]):
+            f *= g(cfg.act_s, (hk if l == k else Hmu[l]) * scale)
+        return f
+    f = 0.0
+    for l in range(Hmu.shape[0]):
+        f += v[l] * g(cfg.act_s, (hk if l == k else Hmu[l]) * scale)
+    return f
+
+
+@njit
 def _output_after_flip(cfg, v, Hmu, fmu, k, hk_new, scale):
-    """Student output after unit k's raw field becomes hk_new (others unchanged)."""
+    """Student output after unit k's raw field becomes hk_new (others unchanged).
+
+    Incremental (O(1)) only where it is exact: sign units with an integer read-out give integer
+    vote counts and +-1 products. Otherwise recompute (O(K)), so that an exact tie f = 0 (e.g.
+    erf(a) + erf(-a)) is not turned into +-1e-16 by rounding and sign(0) = +1 is kept."""
+    if not cfg.exact_votes:
+        return _raw_output(cfg, v, Hmu, k, hk_new, scale)
     g_old = g(cfg.act_s, Hmu[k] * scale)
     g_new = g(cfg.act_s, hk_new * scale)
-    if cfg.out_s != PARITY:
-        return fmu + v[k] * (g_new - g_old)
-    if g_old != 0.0:
-        return fmu / g_old * g_new
-    prod = g_new
-    for l in range(Hmu.shape[0]):
-        if l != k:
-            prod *= g(cfg.act_s, Hmu[l] * scale)
-    return prod
+    if cfg.out_s == PARITY:
+        return fmu * g_old * g_new
+    return fmu + v[k] * (g_new - g_old)
 
 
 @njit
