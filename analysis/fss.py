@@ -906,6 +906,8 @@ def _variants(problem, values, q, stat, noise, boot, corrections, omega, local_s
         if len(noise):
             vb = _bootstrap_fits(vp, vout, noise[:, spec.mask], v_steps)
             for n in free:
+                if n not in vp.free:
+                    continue        # e.g. b in the "no corrections" variant
                 j = vp.free.index(n)
                 diff = vb[:, j] - boot[:, free.index(n)]
                 ok = np.isfinite(diff)

@@ -47,3 +47,18 @@ def ising_binder(request, **kwargs):
         d = os.path.join(tempfile.gettempdir(), "physsgd_fss_ising")
         os.makedirs(d, exist_ok=True)
     return cached_binder(d, **kwargs)
+
+
+import pytest  # noqa: E402  (fixtures below; the helpers above stay importable without pytest)
+
+
+@pytest.fixture(scope="session")
+def ising_fast(request):
+    """Binder data L = 8..64 (about 40 s to generate once, then cached)."""
+    return ising_binder(request, **FAST_ISING)
+
+
+@pytest.fixture(scope="session")
+def ising_slow(request):
+    """Binder data L = 8..128 with 4x the statistics (slow tests only)."""
+    return ising_binder(request, **SLOW_ISING)
