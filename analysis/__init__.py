@@ -5,6 +5,8 @@ never imports the simulator kernels.
 """
 from . import plots
 from .budget import Drift, Variant
+from .crossings import CrossingResult, crossings
+from .fss import CollapseProblem, CollapseResult, collapse
 from .powerlaw import PowerLawFit, power_law
 from .report import Report, analyze
 from .table import Table, aggregate, load, wilson_interval
@@ -12,4 +14,5 @@ from .transition import CriticalPoint, OrderDiagnosis, critical_point, transitio
 
 __all__ = ["Table", "load", "aggregate", "wilson_interval", "critical_point", "CriticalPoint",
            "transition_order", "OrderDiagnosis", "power_law", "PowerLawFit", "analyze", "Report",
-           "plots", "Variant", "Drift"]
+           "plots", "Variant", "Drift", "collapse", "CollapseResult", "CollapseProblem",
+           "crossings", "CrossingResult"]
