@@ -225,7 +225,7 @@ def _analyse(data, y, setups, degree, n_local, omega, drop_pairs=0, drop_sizes=0
     return rows
 
 
-def crossings(size, x, y, dy, omega=None, nu=None, n_local=6, degree=2, bootstrap=400,
+def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstrap=400,
               systematics=True, seed=0) -> CrossingResult:
     """Pairwise crossings of y_L(x) for consecutive sizes, extrapolated to L -> infinity.
 
@@ -235,7 +235,9 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=6, degree=2, bootstra
     omega : exponent of the extrapolation x*(L) = x_inf + a L^-omega. None: fitted when >= 4
         pairs cross, else 1/nu if ``nu`` is given, else 1.
     nu : known or guessed nu, only used for the default omega.
-    n_local, degree : points per curve and polynomial degree of the local fits at the crossing.
+    n_local, degree : points per curve and polynomial degree of the local fits at the crossing
+        (cubic by default: a quadratic through points on one side of an inflection point is
+        biased by the cubic term, by about the statistical error on synthetic logistic data).
     bootstrap : parametric bootstrap replicas (y + dy·N(0,1)) for all errors.
     systematics : refit with the other extrapolation form and without the smallest pair/size.
 
