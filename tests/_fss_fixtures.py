@@ -34,7 +34,7 @@ def synthetic(seed, xc=0.5, nu=1.3, zeta=0.4, sizes=(16, 32, 64, 128), noise=0.0
 
 FAST_ISING = dict(sizes=(8, 16, 32, 64), x_grid=np.linspace(-1.8, 2.2, 8), n_meas=5000,
                   seed=2024)
-SLOW_ISING = dict(sizes=(8, 16, 32, 64, 128), x_grid=np.linspace(-1.8, 2.2, 9), n_meas=20000,
+SLOW_ISING = dict(sizes=(8, 16, 32, 64, 128), x_grid=np.linspace(-1.8, 2.2, 9), n_meas=10000,
                   seed=4048)
 
 
@@ -60,5 +60,5 @@ def ising_fast(request):
 
 @pytest.fixture(scope="session")
 def ising_slow(request):
-    """Binder data L = 8..128 with 4x the statistics (slow tests only)."""
+    """Binder data L = 8..128 with 2x the statistics (slow tests only; minutes to generate)."""
     return ising_binder(request, **SLOW_ISING)
