@@ -1,0 +1,360 @@
+"""Machine limits the SGD benchmark is read against.
+
+* Gaussian draws per second (float64, one core unless ``threads`` > 1):
+  - inside numba: physsgd's own generator (xoshiro256** + Box-Muller, ``kernels.rng.fill_normal``),
+    numba's built-in ``np.random.standard_normal``, and a reference ziggurat on the same
+    xoshiro256** stream (``zig_fill``, defined here: numpy's 256-layer, one-u64-per-draw
+    algorithm). The fastest of them is the "numba Gaussian limit". Raw xoshiro u64/s too.
+  - numpy ``Generator.standard_normal`` with each bit generator (the fastest one is used by the
+    NumPy peer), and torch ``Tensor.normal_`` (float64).
+* GEMM FLOP/s: numpy 2000 x 2000 float64 matmul (2 n^3 flops), the machine's practical peak.
+
+Thread counts: numba rates with ``threads`` > 1 run one stream per thread under prange; numpy's
+BLAS thread count is fixed when numpy loads, so set OPENBLAS_NUM_THREADS / OMP_NUM_THREADS
+before starting Python (``bench_sgd_step.py`` runs one worker process per thread count).
+
+``python benchmarks/machine_limits.py [--threads 1] [--check]`` prints the numbers;
+``--check`` also tests the ziggurat's output law (moments, KS test).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+_U = np.uint64
+
+
+# --------------------------------------------------------------------------- timing helper
+def best_time(fn, min_seconds=0.3, min_reps=3, max_reps=50):
+    """Minimum wall time of fn() over repeats (min is the least load-sensitive estimator on a
+    shared machine); repeats until min_seconds have passed and at least min_reps ran."""
+    best = math.inf
+    t_start = time.perf_counter()
+    n = 0
+    while True:
+        t0 = time.perf_counter()
+        fn()
+        t1 = time.perf_counter()
+        best = min(best, t1 - t0)
+        n += 1
+        if n >= max_reps or (n >= min_reps and t1 - t_start >= min_seconds):
+            return best
+
+
+# --------------------------------------------------------------------------- ziggurat (reference)
+def _ziggurat_tables():
+    """Tables of Marsaglia & Tsang's ziggurat, 256 layers, 52-bit mantissa (as in numpy)."""
+    dn = 3.6541528853610088
+    tn = dn
+    vn = 0.00492867323399
+    m1 = 2.0 ** 52
+    ki = np.zeros(256, np.uint64)
+    wi = np.zeros(256)
+    fi = np.zeros(256)
+    q = vn / math.exp(-0.5 * dn * dn)
+    ki[0] = np.uint64((dn / q) * m1)
+    ki[1] = 0
+    wi[0] = q / m1
+    wi[255] = dn / m1
+    fi[0] = 1.0
+    fi[255] = math.exp(-0.5 * dn * dn)
+    for i in range(254, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(vn / dn + math.exp(-0.5 * dn * dn)))
+        ki[i + 1] = np.uint64((dn / tn) * m1)
+        tn = dn
+        fi[i] = math.exp(-0.5 * dn * dn)
+        wi[i] = dn / m1
+    return ki, wi, fi
+
+
+ZIG_KI, ZIG_WI, ZIG_FI = _ziggurat_tables()
+ZIG_R = 3.6541528853610088
+ZIG_INV_R = 1.0 / ZIG_R
+_INV_2_53 = 1.0 / 9007199254740992.0
+
+
+@njit(inline="always")
+def _rotl(x, k):
+    return (x << _U(k)) | (x >> _U(64 - k))
+
+
+@njit(inline="always")
+def _next_u64(s):
+    """xoshiro256** -- the same generator as physsgd.kernels.rng.next_u64, inlined."""
+    result = _rotl(s[1] * _U(5), 7) * _U(9)
+    t = s[1] << _U(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], 45)
+    return result
+
+
+@njit(inline="always")
+def _next_double(s):
+    return float(_next_u64(s) >> _U(11)) * _INV_2_53
+
+
+@njit
+def _zig_slow(s, idx, rabs, x, ki, wi, fi):
+    if idx == 0:        # the tail beyond r
+        while True:
+            xx = -ZIG_INV_R * math.log1p(-_next_double(s))
+            yy = -math.log1p(-_next_double(s))
+            if yy + yy > xx * xx:
+                return -(ZIG_R + xx) if (rabs >> _U(8)) & _U(1) else ZIG_R + xx
+    if (fi[idx - 1] - fi[idx]) * _next_double(s) + fi[idx] < math.exp(-0.5 * x * x):
+        return x
+    return np.nan      # rejected: caller draws again
+
+
+@njit
+def zig_fill(s, out, ki, wi, fi):
+    """Fill out with N(0, 1): numpy's algorithm, one u64 per draw on the fast path (~99.3 %).
+
+    The xoshiro state lives in local variables (registers) for the whole fill and is written
+    back to s only around the rare slow path: written as one next_u64(s) call per draw, the
+    same loop runs ~5x slower (state round-trips through memory that may alias out)."""
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    for i in range(out.shape[0]):
+        while True:
+            res = _rotl(s1 * _U(5), 7) * _U(9)
+            t = s1 << _U(17)
+            s2 ^= s0
+            s3 ^= s1
+            s1 ^= s2
+            s0 ^= s3
+            s2 ^= t
+            s3 = _rotl(s3, 45)
+            idx = np.intp(res & _U(0xFF))
+            r = res >> _U(8)
+            rabs = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
+            x = float(np.int64(rabs)) * wi[idx]
+            if r & _U(1):
+                x = -x
+            if rabs < ki[idx]:
+                out[i] = x
+                break
+            s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+            y = _zig_slow(s, idx, rabs, x, ki, wi, fi)
+            s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+            if not math.isnan(y):
+                out[i] = y
+                break
+    s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+
+
+# --------------------------------------------------------------------------- numba rate kernels
+@njit
+def _u64_loop(s, n):
+    acc = _U(0)
+    for _ in range(n):
+        acc ^= _next_u64(s)
+    return acc
+
+
+@njit(parallel=True)
+def _par_u64(states, n):
+    acc = np.zeros(states.shape[0], np.uint64)
+    for t in prange(states.shape[0]):
+        acc[t] = _u64_loop(states[t], n)
+    return acc
+
+
+@njit(parallel=True)
+def _par_zig(states, bufs, reps, ki, wi, fi):
+    for t in prange(states.shape[0]):
+        for _ in range(reps):
+            zig_fill(states[t], bufs[t], ki, wi, fi)
+
+
+def _physsgd_fill():
+    from physsgd.kernels.rng import fill_normal
+    return fill_normal
+
+
+_PAR_BM = None
+
+
+def _par_bm():
+    global _PAR_BM
+    if _PAR_BM is None:
+        fill_normal = _physsgd_fill()
+
+        @njit(parallel=True)
+        def par_bm(states, bufs, reps):
+            for t in prange(states.shape[0]):
+                for _ in range(reps):
+                    fill_normal(states[t], bufs[t])
+        _PAR_BM = par_bm
+    return _PAR_BM
+
+
+@njit(parallel=True)
+def _par_numba_builtin(bufs, reps):
+    for t in prange(bufs.shape[0]):
+        b = bufs[t]
+        for _ in range(reps):
+            for i in range(b.shape[0]):
+                b[i] = np.random.standard_normal()
+
+
+def _states(threads):
+    from numpy.random import SeedSequence
+    return np.stack([SeedSequence([99, t]).generate_state(4, np.uint64) for t in range(threads)])
+
+
+def numba_gaussian_rates(threads=1, n=1000, reps=2000, min_seconds=0.3):
+    """Draws/s of each numba Gaussian generator, filling length-n vectors (an input x of the
+    benchmark has n = N = 1000), one stream per thread."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        st = _states(threads)
+        bufs = np.empty((threads, n))
+        draws = threads * n * reps
+        out = {}
+        par_bm = _par_bm()
+        par_bm(st, bufs, 1)
+        out["numba xoshiro+Box-Muller (physsgd fill_normal)"] = draws / best_time(
+            lambda: par_bm(st, bufs, reps), min_seconds)
+        _par_zig(st, bufs, 1, ZIG_KI, ZIG_WI, ZIG_FI)
+        out["numba xoshiro+ziggurat (reference, machine_limits.zig_fill)"] = draws / best_time(
+            lambda: _par_zig(st, bufs, reps, ZIG_KI, ZIG_WI, ZIG_FI), min_seconds)
+        _par_numba_builtin(bufs, 1)
+        out["numba np.random.standard_normal (built-in)"] = draws / best_time(
+            lambda: _par_numba_builtin(bufs, reps), min_seconds)
+        nu = 10_000_000
+        _par_u64(st, 10)
+        out["_raw xoshiro256** u64/s"] = threads * nu / best_time(lambda: _par_u64(st, nu), min_seconds)
+        return out
+    finally:
+        numba.set_num_threads(before)
+
+
+def numpy_gaussian_rates(n=1000, reps=2000, min_seconds=0.2):
+    """Generator.standard_normal(out=length-n vector) draws/s, per bit generator; also into one
+    big (1e6) array. Single-threaded by construction."""
+    out = {}
+    buf = np.empty(n)
+    for name in ("PCG64", "PCG64DXSM", "SFC64", "Philox", "MT19937"):
+        g = np.random.Generator(getattr(np.random, name)(0))
+
+        def run():
+            for _ in range(reps):
+                g.standard_normal(out=buf)
+        out[f"numpy {name} standard_normal (n={n})"] = n * reps / best_time(run, min_seconds)
+    big = np.empty(1_000_000)
+    best = max(out, key=out.get).split()[1]
+    g = np.random.Generator(getattr(np.random, best)(0))
+    out[f"numpy {best} standard_normal (n=1e6)"] = big.size / best_time(
+        lambda: g.standard_normal(out=big), min_seconds)
+    return out
+
+
+def torch_gaussian_rates(threads=1, n=1000, reps=2000, min_seconds=0.2):
+    try:
+        import torch
+    except ImportError:
+        return {}
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    b = torch.empty(n, dtype=torch.float64)
+
+    def run():
+        for _ in range(reps):
+            b.normal_(generator=g)
+    out = {f"torch normal_ float64 (n={n})": n * reps / best_time(run, min_seconds)}
+    big = torch.empty(1_000_000, dtype=torch.float64)
+    out["torch normal_ float64 (n=1e6)"] = big.numel() / best_time(
+        lambda: big.normal_(generator=g), min_seconds)
+    return out
+
+
+def gemm_flops(n=2000, min_seconds=1.0):
+    """float64 n x n GEMM FLOP/s with numpy (BLAS threads as set in the environment)."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, n))
+    B = rng.standard_normal((n, n))
+    C = np.empty((n, n))
+    np.matmul(A, B, out=C)
+    return 2.0 * n ** 3 / best_time(lambda: np.matmul(A, B, out=C), min_seconds)
+
+
+def blas_threads_env():
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if var in os.environ:
+            return f"{var}={os.environ[var]}"
+    return "BLAS default (all cores)"
+
+
+def measure(threads=1, quick=False):
+    """All limits as a dict: rates (draws/s), gemm (FLOP/s), and the derived 'numba_limit'."""
+    sec = 0.1 if quick else 0.3
+    reps = 500 if quick else 2000
+    numba_r = numba_gaussian_rates(threads, reps=reps, min_seconds=sec)
+    numpy_r = numpy_gaussian_rates(reps=reps, min_seconds=sec)
+    torch_r = torch_gaussian_rates(threads, reps=reps, min_seconds=sec)
+    gemm = gemm_flops(1000 if quick else 2000, min_seconds=0.5 if quick else 1.0)
+    gauss = {k: v for k, v in numba_r.items() if not k.startswith("_")}
+    return {
+        "threads": threads,
+        "numba": numba_r, "numpy": numpy_r, "torch": torch_r,
+        "numba_limit": max(gauss.values()), "numba_limit_name": max(gauss, key=gauss.get),
+        "physsgd_rng": numba_r["numba xoshiro+Box-Muller (physsgd fill_normal)"],
+        "numpy_limit": max(numpy_r.values()), "numpy_limit_name": max(numpy_r, key=numpy_r.get),
+        "gemm": gemm, "gemm_n": 1000 if quick else 2000, "blas": blas_threads_env(),
+    }
+
+
+def check_ziggurat(n=2_000_000):
+    """The reference ziggurat's law: mean, variance, kurtosis, tail mass, KS test."""
+    from scipy import stats
+    st = _states(1)[0].copy()
+    x = np.empty(n)
+    zig_fill(st, x, ZIG_KI, ZIG_WI, ZIG_FI)
+    ks = stats.kstest(x, "norm")
+    tail = np.mean(np.abs(x) > ZIG_R)
+    exact_tail = 2 * stats.norm.sf(ZIG_R)
+    print(f"ziggurat n={n}: mean {x.mean():+.4f} var {x.var():.4f} "
+          f"kurtosis {stats.kurtosis(x):+.4f} P(|x|>r) {tail:.2e} (exact {exact_tail:.2e}) "
+          f"KS p={ks.pvalue:.3f}")
+    se = 1 / math.sqrt(n)
+    assert abs(x.mean()) < 5 * se and abs(x.var() - 1) < 5 * math.sqrt(2) * se
+    assert abs(tail - exact_tail) < 5 * math.sqrt(exact_tail / n) and ks.pvalue > 1e-4
+    print("OK")
+
+
+def format_limits(lim):
+    rows = [f"| Gaussian draws/s, {lim['threads']} thread(s) | rate |", "|---|---:|"]
+    for group in ("numba", "numpy", "torch"):
+        for k, v in lim[group].items():
+            rows.append(f"| {k.lstrip('_')} | {v / 1e6:.1f} M/s |")
+    rows.append(f"| numpy GEMM {lim['gemm_n']}x{lim['gemm_n']} float64 ({lim['blas']}) "
+                f"| {lim['gemm'] / 1e9:.1f} GFLOP/s |")
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Gaussian RNG and GEMM limits of this machine")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--check", action="store_true", help="test the reference ziggurat's output law")
+    a = p.parse_args(argv)
+    if a.check:
+        check_ziggurat()
+    print(format_limits(measure(a.threads, a.quick)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
