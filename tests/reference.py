@@ -197,7 +197,10 @@ def sgd_step(net, W, W0, buf, X, y, *, loss, margin, output_scale, lr, momentum,
     dfdh = output_gradient(net.act, net.out, net.v, net.H(W, X))        # (P, K)
     idx = field_indices(net.fields, net.dense, K, X.shape[1])
     Xg = X[:, idx]                                                     # (P, K, F): dh_k/dW_kj * sqrt(F)
-    grad = np.einsum("p,pk,pkj->kj", dl, dfdh, Xg) / (P * math.sqrt(F))
+    # a sample with loss'(F) = 0 contributes exactly nothing, even where df/dh overflows
+    with np.errstate(invalid="ignore", over="ignore"):
+        coef = np.where(dl[:, None] != 0.0, dl[:, None] * dfdh, 0.0)   # (P, K)
+        grad = np.einsum("pk,pkj->kj", coef, Xg) / (P * math.sqrt(F))
     with np.errstate(over="ignore", invalid="ignore"):     # divergence is reported, not warned
         g = grad + weight_decay * W
         if momentum > 0:
@@ -403,12 +406,17 @@ def _ref_weights(model, rng, scale):
 
 def setup_replica(teacher, student, seed, r, init_scale):
     """Teacher and student of replica r from the (seed, r, 0) stream: teacher fields, teacher
-    weights, student fields (the teacher's when both are random with equal K and d), student weights."""
+    weights, student fields (the teacher's when both are random with equal K and d), student
+    weights. Without a teacher (user data) only the student's."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, r, STREAM_SETUP]))
-    ft = _ref_fields(teacher, rng)
-    Wt = _ref_weights(teacher, rng, 1.0)
-    shared = (student.topology == teacher.topology == "random" and student.K == teacher.K
-              and student.d == teacher.d)
+    if teacher is None:
+        Wt, ft = np.zeros((0, 1)), np.zeros((0, 1), np.int64)
+        shared = False
+    else:
+        ft = _ref_fields(teacher, rng)
+        Wt = _ref_weights(teacher, rng, 1.0)
+        shared = (student.topology == teacher.topology == "random" and student.K == teacher.K
+                  and student.d == teacher.d)
     fs = ft.copy() if shared else _ref_fields(student, rng)
     W = _ref_weights(student, rng, init_scale)
     return Wt, ft, W, fs
@@ -450,8 +458,8 @@ def record_grid(record, total):
 
 def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=2,
                     seed=0, init_scale=1.0, record=5, stop=None, success_eps=None):
-    """Pure-NumPy ps.train (teacher-generated data only: ps.Online or ps.Dataset(P)). Returns a
-    dict of the TrainResult arrays."""
+    """Pure-NumPy ps.train: teacher-generated data (ps.Online, ps.Dataset(P)) or user arrays
+    (ps.Dataset.from_arrays with teacher=None). Returns a dict of the TrainResult arrays."""
     from physsgd.algorithms import SGD
     from physsgd.data import Dataset
     sgd = isinstance(algo, SGD)
@@ -475,9 +483,14 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
     mode = closed_form_mode(teacher, student, algo, data)
     margin = algo.margin if sgd else 0.0
     output_scale = (algo.output_scale or 0.0) if sgd else 0.0
-    M = teacher.K
+    user = finite and data.user_data
+    M = teacher.K if teacher is not None else 0
     vs = np.asarray(student.second_layer or np.ones(K), float)
-    vt = np.asarray(teacher.second_layer or np.ones(M), float)
+    vt = np.asarray(teacher.second_layer or np.ones(M), float) if teacher is not None else np.zeros(0)
+    if user:   # one fixed split of the user rows, shared by all replicas
+        perm = np.random.default_rng(np.random.SeedSequence([seed, 2**31])).permutation(len(data.y))
+        X_user, y_user = data.X[perm[:data.P]], data.y[perm[:data.P]]
+        X_held, y_held = data.X[perm[data.P:]], data.y[perm[data.P:]]
 
     res = dict(eps_g=np.full((replicas, n_rec), np.nan), train_error=np.full((replicas, n_rec), np.nan),
                R=np.full((replicas, n_rec, K, M), np.nan), Q=np.full((replicas, n_rec, K, K), np.nan),
@@ -490,14 +503,20 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
     for r in range(replicas):
         s_train, s_test = train_states[r].copy(), test_states[r].copy()
         Wt, ft, W, fs = setup_replica(teacher, student, seed, r, init_scale)
-        tnet = Net(teacher.activation, teacher.output, vt, ft, teacher.topology == "dense")
+        tnet = (Net(teacher.activation, teacher.output, vt, ft, teacher.topology == "dense")
+                if teacher is not None else Net("linear", "sum", vt, ft, False))
         snet = Net(student.activation, student.output, vs, fs, student.topology == "dense")
         W0 = W.copy()
-        if finite:
+        if user:
+            Xtr, ytr = X_user, y_user
+        elif finite:
             Xtr, ytr = draw_samples(s_train, data.P, tnet, Wt, N, data, True)
+        if finite:
             epoch_order = np.arange(data.P)
             pos = data.P                       # the first batch starts an epoch
-        if mode is None:
+        if user:
+            Xte, yte = X_held, y_held
+        elif mode is None:
             Xte, yte = draw_samples(s_test, data.test_size, tnet, Wt, N, data, False)
         R, Q, T = overlaps(W, fs, snet.dense, Wt, ft, tnet.dense, N)
         res["T"][r] = T

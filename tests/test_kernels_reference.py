@@ -675,3 +675,75 @@ def test_input_law_with_chi(chi):
     assert stats.kstest(X[:, 0] ** 2 / 2, stats.gamma(0.5 * (chi + 1)).cdf).pvalue > 1e-4
     assert abs(np.mean(np.sign(X[:, 0]))) < NSE / math.sqrt(n)
     assert stats.kstest(X[:, 1:].ravel(), stats.norm.cdf).pvalue > 1e-4
+
+
+# ------------------------------------------------------------------------------------------
+# slow: random configurations of ps.train against the reference
+# ------------------------------------------------------------------------------------------
+def _random_config(r):
+    """A random small valid run. Excluded on purpose: greedy fan-ins with inexact (a/sqrt F)*sqrt F
+    (the xfailed kernel bug), non-sign greedy activations (idem), and output_scale on binary
+    inputs (F = alpha (f(w) - f(w0)) is exactly 0 in real arithmetic for inputs orthogonal to the
+    update, so its sign is a rounding accident in both codes)."""
+    def pick(x):
+        return x[r.integers(len(x))]
+    greedy = r.uniform() < 0.4
+    inputs = pick(["gaussian", "binary"])
+    N = int(pick([6, 8, 9, 15] if greedy else [6, 8, 9, 12]))
+    topo = pick(["dense", "tree", "random"])
+    if topo == "tree":
+        d = int(pick([d for d in (2, 3, 4, 6) if N % d == 0]))
+        K = N // d
+    else:
+        d = int(pick([2, 3, 5])) if topo == "random" else None
+        K = int(pick([1, 2, 3]))
+    if greedy:
+        out = pick(["sign", "parity"]) if K % 2 else "parity"
+        sw = dict(N=N, K=K, activation="sign", output=out, topology=topo, d=d, weights="binary")
+        tw = dict(sw, weights=pick(["binary", "gaussian"]))
+        algo = ps.Greedy(batch_size=int(pick([1, 3, 5])), temperature=float(pick([0, 0, 0.5])),
+                         ties=pick(["accept", "reject", "random"]),
+                         new_batch=pick(["sweep", "sweep", "proposal"]))
+    else:
+        out = pick(["sum", "sign", "parity"])
+        sl = tuple(r.uniform(0.5, 1.5, K)) if (out != "parity" and r.uniform() < 0.3) else None
+        sw = dict(N=N, K=K, activation=pick(["erf", "tanh", "relu", "linear"]), output=out,
+                  topology=topo, d=d, second_layer=sl)
+        tact, tout = pick(["erf", "sign", "linear", "tanh"]), (out if out != "sum" else pick(["sum", "sign"]))
+        if tact == "sign" and tout == "sign" and K % 2 == 0:
+            tact = "erf"
+        tw = dict(N=N, K=K, activation=tact, output=tout, topology=topo, d=d)
+        loss = (pick(["square", "hinge", "logistic", "squared_hinge", "hebbian"])
+                if (out != "sum" or tout != "sum") else "square")
+        algo = ps.SGD(lr=float(pick([0.1, 0.5, 1.0])), batch_size=int(pick([1, 2, 4])),
+                      momentum=float(pick([0, 0.5])), weight_decay=float(pick([0, 0.01])), loss=loss,
+                      output_scale=pick([None, None, 2.0]) if inputs == "gaussian" else None,
+                      margin=float(pick([0, 0.5, 1.0])))
+    if r.uniform() < 0.5:
+        data = ps.Online(inputs=inputs, label_noise=float(pick([0, 0.1])), test_size=20)
+        run = dict(steps=int(pick([3, 8])), stop=pick([None, "success"]))
+    else:
+        data = ps.Dataset(P=int(pick([6, 10])), inputs=inputs, label_noise=float(pick([0, 0.1])),
+                          test_size=20)
+        run = dict(epochs=int(pick([2, 5])), stop=pick([None, "success", "zero_train_error", "zero_loss"]))
+    run.update(replicas=2, seed=int(r.integers(100)), record=int(pick([3, 5])))
+    return sw, tw, algo, data, run
+
+
+@pytest.mark.slow
+def test_train_random_configurations():
+    r = np.random.default_rng(2024)
+    n = 0
+    while n < 600:
+        sw, tw, algo, data, run = _random_config(r)
+        try:
+            student, teacher = ps.Committee(**sw), ps.Committee(**tw)
+            res = ps.train(teacher, student, algo, data, **run)
+        except ValueError:
+            continue                       # an invalid combination: the driver refuses it
+        n += 1
+        with np.errstate(all="ignore"):
+            want = ref.train_reference(teacher, student, algo, data, **run)
+        for name in ps.TrainResult.ARRAYS:
+            np.testing.assert_allclose(getattr(res, name), want[name], rtol=1e-9, atol=1e-11,
+                                       equal_nan=True, err_msg=f"{name}: {sw} {tw} {algo} {data} {run}")
