@@ -158,12 +158,11 @@ def cmd_run(args) -> int:
             print(f"{t.key}  {'done   ' if t.key in done else 'missing'}  {t.label()}")
         print(f"{len(tasks)} tasks{label}, {sum(t.key in done for t in tasks)} done", file=sys.stderr)
         return EXIT_OK
-    progress = None
-    if True:
-        from .store import task_files
-        done0 = sum(t.key in set(task_files(args.out)) for t in tasks) if os.path.isdir(args.out) else 0
-        _info(args, f"physsgd run: {len(tasks)} tasks{label}, {done0} already done, writing to {args.out}")
-        progress = Progress(len(tasks), already=done0, quiet=args.quiet)
+    from .store import task_files
+    finished = set(task_files(args.out)) if os.path.isdir(args.out) else set()
+    done0 = sum(t.key in finished for t in tasks)
+    _info(args, f"physsgd run: {len(tasks)} tasks{label}, {done0} already done, writing to {args.out}")
+    progress = Progress(len(tasks), already=done0, quiet=args.quiet)
     try:
         report = run_tasks(tasks, args.out, executor=args.executor, workers=args.workers,
                            threads=args.threads, scheduler=args.scheduler, slurm=slurm,

@@ -46,7 +46,6 @@ import hashlib
 import itertools
 import math
 import operator
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field

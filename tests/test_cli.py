@@ -1,5 +1,4 @@
 """The physsgd command line: exit codes, one-line messages, run/status/merge/quickstart/analyze."""
-import os
 import subprocess
 import sys
 import types
@@ -8,7 +7,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from physsgd import cli, store
+from physsgd import cli
 from test_sweep_config import BAD, BASE
 from test_sweep_run import config_text
 
