@@ -206,7 +206,22 @@ def _run_inline(todo, out_dir, workers, threads, finished):
             return
 
 
+def _warm_up(task):
+    """Compile (or load) the kernels once in this process with a 1-step, 1-replica version of a
+    task, so that many workers load numba's cache instead of each compiling the same code at
+    once (tens of seconds and hundreds of MB each on a cold cache). Failures are left to the task."""
+    import physsgd
+    try:
+        teacher, student, algo, data, run = build_specs(task.params)
+        run.update(steps=1, epochs=None, alpha=None, replicas=1, record=2, stop=None)
+        physsgd.train(teacher, student, algo, data, threads=1, **run)
+    except Exception:
+        pass
+
+
 def _run_local(todo, out_dir, workers, threads, finished):
+    if workers > 2:
+        _warm_up(todo[0])
     ctx = multiprocessing.get_context("spawn")
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                   initargs=(threads,))

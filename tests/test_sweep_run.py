@@ -274,3 +274,13 @@ def test_submitit_local_executor(tmp_path):
     rep = run_tasks(tasks, str(tmp_path / "sub"), executor="submitit-local")
     assert [o.status for o in rep.outcomes] == ["done", "done"]
     assert sorted(store.task_files(tmp_path / "sub")) == sorted(t.key for t in tasks)
+
+
+def test_warm_up_compiles_with_a_one_step_version_of_the_task(monkeypatch):
+    calls = []
+    monkeypatch.setattr(physsgd, "train", lambda *a, **kw: calls.append(kw))
+    sw = parse_config(config_text())
+    executors._warm_up(sw.tasks[0])
+    assert calls and calls[0]["steps"] == 1 and calls[0]["replicas"] == 1 and calls[0]["threads"] == 1
+    monkeypatch.setattr(physsgd, "train", fake_train)                # failures are left to the task
+    executors._warm_up(sw.tasks[-4])                                  # N=20, m=4: fake_train raises
