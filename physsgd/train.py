@@ -187,7 +187,9 @@ def _total_steps(steps, epochs, alpha, finite, steps_per_epoch, N, samples_per_s
 def _record_grid(record, total):
     if np.isscalar(record):
         n = v.integer("record", record, 2)
-        grid = np.unique(np.round(np.geomspace(1, total, n - 1)).astype(np.int64))
+        # n - 1 log-spaced points from step 1 to the last step (geomspace(1, t, 1) would be [1])
+        grid = np.unique(np.round(np.geomspace(1, total, max(n - 1, 2))).astype(np.int64))
+        grid = grid[-(n - 1):]
         return np.concatenate([[0], grid]).astype(np.int64)
     grid = np.asarray(record)
     if grid.ndim != 1 or grid.size == 0 or not np.issubdtype(grid.dtype, np.integer):
