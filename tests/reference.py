@@ -450,9 +450,10 @@ def draw_samples(state, n, teacher_net, Wt, N, data, with_noise):
 
 
 def record_grid(record, total):
+    """Step 0, then up to record - 1 log-spaced steps ending at the last step."""
     if np.isscalar(record):
-        pts = np.unique(np.round(np.geomspace(1, total, record - 1)).astype(np.int64))
-        return np.concatenate([[0], pts]).astype(np.int64)
+        pts = np.unique(np.round(np.geomspace(1, total, max(record - 1, 2))).astype(np.int64))
+        return np.concatenate([[0], pts[-(record - 1):]]).astype(np.int64)
     return np.asarray(record, np.int64)
 
 

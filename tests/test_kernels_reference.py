@@ -468,7 +468,7 @@ E2E = {
     "sgd_axis_teacher_chi": (
         dict(N=8, K=1, activation="erf", output="sign"), dict(N=8, K=1, weights="axis", activation="sign", output="sign"),
         ps.SGD(lr=0.4, batch_size=3, loss="hebbian"), ps.Online(chi=1.5, test_size=30),
-        dict(steps=12, record=4, replicas=2)),
+        dict(steps=12, record=2, replicas=2)),
     "sgd_divergence": (
         dict(N=8, K=1, activation="linear"), dict(N=8, K=1, activation="linear"),
         ps.SGD(lr=1e150, batch_size=1), ps.Online(),
@@ -738,7 +738,7 @@ def _random_config(r):
         data = ps.Dataset(P=int(pick([6, 10])), inputs=inputs, label_noise=float(pick([0, 0.1])),
                           test_size=20)
         run = dict(epochs=int(pick([2, 5])), stop=pick([None, "success", "zero_train_error", "zero_loss"]))
-    run.update(replicas=2, seed=int(r.integers(100)), record=int(pick([3, 5])))
+    run.update(replicas=2, seed=int(r.integers(100)), record=int(pick([2, 3, 5])))
     return sw, tw, algo, data, run
 
 
