@@ -5,6 +5,7 @@ import math
 import time as _time
 from collections import namedtuple
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -49,37 +50,14 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
     Replica r draws its teacher, data and moves from streams keyed by (seed, r): the arrays are
     bit-identical for any ``threads``.
     """
-    _check_specs(teacher, student, algo, data)
-    replicas = v.integer("replicas", replicas, 1)
-    seed = v.integer("seed", seed, 0)
-    init_scale = v.real("init_scale", init_scale, 0)
-    if student.weights == "binary" and init_scale != 1.0:
-        raise ValueError(f"init_scale={init_scale} applies to gaussian weights only; binary "
-                         "student weights are +-1 (leave init_scale=1)")
-    if stop not in STOP_RULES:
-        raise ValueError(f"stop={stop!r} is not allowed; choose one of {list(STOP_RULES)}")
-    finite = isinstance(data, Dataset)
-    if stop in ("zero_train_error", "zero_loss") and not finite:
-        raise ValueError(f"stop={stop!r} needs a finite training set (ps.Dataset); got {type(data).__name__}")
-    if stop == "zero_train_error" and not student.classifier:
-        raise ValueError("stop='zero_train_error' needs a classifier student (output 'sign' or 'parity')")
-    if stop == "zero_loss" and not (isinstance(algo, SGD) and algo.loss in ("hinge", "squared_hinge")):
-        raise ValueError("stop='zero_loss' needs SGD with loss 'hinge' or 'squared_hinge'")
-    if success_eps is None:
-        success_eps = (0.0 if student.weights == "binary" and student.classifier
-                       else 0.01 if student.classifier else 1e-3)
-    success_eps = v.real("success_eps", success_eps, 0)
-
-    samples_per_step = algo.batch_size
-    if isinstance(algo, Greedy) and algo.new_batch == "proposal":
-        samples_per_step *= student.n_weights
-    steps_per_epoch = data.P // algo.batch_size if finite else 0
-    total = _total_steps(steps, epochs, alpha, finite, steps_per_epoch, student.N, samples_per_step)
-    record_steps = _record_grid(record, total)
-    check_every = steps_per_epoch if finite else max(1, round(student.N / samples_per_step))
+    plan = check_args(teacher, student, algo, data, steps=steps, epochs=epochs, alpha=alpha,
+                      replicas=replicas, seed=seed, init_scale=init_scale, record=record, stop=stop,
+                      success_eps=success_eps, threads=threads)
+    replicas, seed, init_scale, success_eps = plan.replicas, plan.seed, plan.init_scale, plan.success_eps
+    record_steps, samples_per_step, total = plan.record_steps, plan.samples_per_step, plan.total_steps
 
     setup = _setup_replicas(teacher, student, data, replicas, seed, init_scale)
-    cfg = _kernel_config(teacher, student, algo, data, setup, success_eps, stop, check_every)
+    cfg = _kernel_config(teacher, student, algo, data, setup, success_eps, stop, plan.check_every)
     K, M = student.K, setup["M"]
     T_rec = len(record_steps)
     out = dict(eps_g=np.full((replicas, T_rec), np.nan), train_err=np.full((replicas, T_rec), np.nan),
@@ -119,6 +97,57 @@ def _index_fields(model, fields):
     if model.topology != "dense":
         return fields.astype(np.int32)
     return np.broadcast_to(np.arange(model.N, dtype=np.int32), fields.shape[:2] + (model.N,)).copy()
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What ``check_args`` derives from valid arguments."""
+    replicas: int
+    seed: int
+    init_scale: float
+    success_eps: float
+    samples_per_step: int
+    total_steps: int
+    record_steps: np.ndarray
+    check_every: int
+
+
+def check_args(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=32,
+               seed=0, init_scale=1.0, record=50, stop=None, success_eps=None, threads=None) -> RunPlan:
+    """Every check ``ps.train`` makes, without training (sweeps validate all tasks up front).
+    Raises ValueError naming the parameter, its value and the allowed range."""
+    _check_specs(teacher, student, algo, data)
+    replicas = v.integer("replicas", replicas, 1)
+    seed = v.integer("seed", seed, 0)
+    init_scale = v.real("init_scale", init_scale, 0)
+    if student.weights == "binary" and init_scale != 1.0:
+        raise ValueError(f"init_scale={init_scale} applies to gaussian weights only; binary "
+                         "student weights are +-1 (leave init_scale=1)")
+    if stop not in STOP_RULES:
+        raise ValueError(f"stop={stop!r} is not allowed; choose one of {list(STOP_RULES)}")
+    finite = isinstance(data, Dataset)
+    if stop in ("zero_train_error", "zero_loss") and not finite:
+        raise ValueError(f"stop={stop!r} needs a finite training set (ps.Dataset); got {type(data).__name__}")
+    if stop == "zero_train_error" and not student.classifier:
+        raise ValueError("stop='zero_train_error' needs a classifier student (output 'sign' or 'parity')")
+    if stop == "zero_loss" and not (isinstance(algo, SGD) and algo.loss in ("hinge", "squared_hinge")):
+        raise ValueError("stop='zero_loss' needs SGD with loss 'hinge' or 'squared_hinge'")
+    if success_eps is None:
+        success_eps = (0.0 if student.weights == "binary" and student.classifier
+                       else 0.01 if student.classifier else 1e-3)
+    success_eps = v.real("success_eps", success_eps, 0)
+
+    samples_per_step = algo.batch_size
+    if isinstance(algo, Greedy) and algo.new_batch == "proposal":
+        samples_per_step *= student.n_weights
+    steps_per_epoch = data.P // algo.batch_size if finite else 0
+    total = _total_steps(steps, epochs, alpha, finite, steps_per_epoch, student.N, samples_per_step)
+    record_steps = _record_grid(record, total)
+    check_every = steps_per_epoch if finite else max(1, round(student.N / samples_per_step))
+    if threads is not None:
+        v.integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
+    return RunPlan(replicas, seed, init_scale, success_eps, samples_per_step, total, record_steps,
+                   int(max(1, check_every)))
 
 
 def _check_specs(teacher, student, algo, data):

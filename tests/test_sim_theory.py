@@ -148,3 +148,11 @@ def test_divergence_is_recorded_not_raised():
     assert np.all(res.stopped_at < 2000)
     assert np.isnan(res.eps_g[:, -1]).all()
     assert np.isfinite(res.eps_g[:, 0]).all()
+
+
+def test_overflowing_observables_count_as_divergence():
+    """lr = 1e6 keeps the weights finite for a while but their overlaps overflow: diverged."""
+    t = ps.Committee(N=12, K=2, activation="linear")
+    res = ps.train(t, t, ps.SGD(lr=1e6), ps.Online(), steps=400, replicas=2, seed=0, record=5)
+    assert res.diverged.all()
+    assert not np.isinf(res.eps_g).any()

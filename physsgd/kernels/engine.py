@@ -187,6 +187,12 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
         # observables at this step
         eg = measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, h, h0, ws_full,
                      R[r, rec], Q[r, rec], T[r])
+        wn = np.sqrt(np.sum(W ** 2)) * norm
+        if not (math.isfinite(eg) and math.isfinite(wn)):
+            # finite weights so large that their overlaps overflow count as diverged too
+            diverged[r] = True
+            stop_at = step
+            break
         if Xtr.shape[0] > 0:
             terr, zero_loss = set_error(cfg, W, W0, fields_s, vs, Xtr, ytr, h, h0)
         else:
@@ -204,7 +210,7 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
             eps_g[r, rec] = eg
             train_err[r, rec] = terr
             wchange[r, rec] = np.sqrt(np.sum((W - W0) ** 2)) * norm
-            wnorm[r, rec] = np.sqrt(np.sum(W ** 2)) * norm
+            wnorm[r, rec] = wn
             rec += 1
             run_err = 0.0
             run_n = 0
