@@ -16,7 +16,8 @@ class TrainResult:
     time: np.ndarray            # (T,) alpha = samples seen / N at the recorded points
     steps: np.ndarray           # (T,) update steps (SGD) or sweeps (Greedy) at the recorded points
     eps_g: np.ndarray           # (replicas, T) generalisation error
-    train_error: np.ndarray     # (replicas, T) training error (full training set; running batch estimate online)
+    train_error: np.ndarray     # (replicas, T) error on the full training set; online: mean error of the fresh
+                                # batches since the previous record, each measured before its move (NaN at t=0)
     R: np.ndarray               # (replicas, T, K, M) teacher-student overlaps w_k.w*_n / fan-in
     Q: np.ndarray               # (replicas, T, K, K) student-student overlaps
     T: np.ndarray               # (replicas, M, M) teacher-teacher overlaps

@@ -256,7 +256,8 @@ def propose(net, state, W, X, y, idx, temperature, ties):
 
 def greedy_sweep(net, state, W, X, y, order, temperature, ties):
     """Shuffle ``order`` in place (it persists between sweeps), then propose each flip in that
-    order on the batch (X, y). Returns (W, batch error fraction after the sweep, accepted indices)."""
+    order on the batch (X, y). Returns (W, batch error fraction before the sweep, accepted indices)."""
+    error_before = energy(net, W, X, y) / X.shape[0]
     fisher_yates(state, order)
     accepted = []
     for idx in order:
@@ -264,7 +265,7 @@ def greedy_sweep(net, state, W, X, y, order, temperature, ties):
         if W_new is not W:
             accepted.append(int(idx))
         W = W_new
-    return W, energy(net, W, X, y) / X.shape[0], accepted
+    return W, error_before, accepted
 
 
 # --------------------------------------------------------------------------------------------
@@ -546,10 +547,12 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
                 finite_w = True
                 if proposal:
                     fisher_yates(s_train, flip_order)
+                    errors = []
                     for idx in flip_order:
                         Xb, yb = next_batch()
+                        errors.append(energy(snet, W, Xb, yb) / m)
                         W, _ = propose(snet, s_train, W, Xb, yb, idx, algo.temperature, algo.ties)
-                    berr = energy(snet, W, Xb, yb) / m
+                    berr = float(np.mean(errors))
                 elif sgd:
                     Xb, yb = next_batch()
                     W, buf, berr, finite_w = sgd_step(

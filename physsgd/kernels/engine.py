@@ -161,11 +161,12 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
         if step > 0:
             if cfg.algo == GREEDY_ALGO and cfg.new_batch_per_proposal:
                 shuffle(s_train, flip_order)
+                errors = 0
                 for idx in flip_order:
                     next_batch(cfg, s_train, Xb, yb, Xtr, ytr, order, pos, Wt, fields_t, vt, ht)
-                    batch_state(cfg, W, fields_s, vs, Xb, yb, Hb, fb, wrong)
+                    errors += batch_state(cfg, W, fields_s, vs, Xb, yb, Hb, fb, wrong)
                     propose_flip(cfg, s_train, W, fields_s, vs, Xb, yb, Hb, fb, wrong, idx)
-                berr = wrong.sum() / m
+                berr = errors / (m * flip_order.shape[0])
                 finite = True
             else:
                 next_batch(cfg, s_train, Xb, yb, Xtr, ytr, order, pos, Wt, fields_t, vt, ht)

@@ -160,9 +160,10 @@ def propose_flip(cfg, s, W, fields, v, Xb, yb, H, f, wrong, idx):
 def greedy_sweep(cfg, s, W, fields, v, Xb, yb, H, f, wrong, order):
     """Propose a flip of every weight once, in a fresh random order, judged on one batch.
 
-    Returns the fraction of batch errors after the sweep."""
-    E = batch_state(cfg, W, fields, v, Xb, yb, H, f, wrong)
+    Returns the fraction of batch errors *before* the sweep: on a fresh batch an unbiased
+    estimate of the current student's error, as sgd_step's."""
+    E_before = batch_state(cfg, W, fields, v, Xb, yb, H, f, wrong)
     shuffle(s, order)
     for idx in order:
-        E += propose_flip(cfg, s, W, fields, v, Xb, yb, H, f, wrong, idx)
-    return E / Xb.shape[0]
+        propose_flip(cfg, s, W, fields, v, Xb, yb, H, f, wrong, idx)
+    return E_before / Xb.shape[0]
