@@ -39,9 +39,10 @@ def systematic_errors(values: dict, stat_errors: dict, variants: list[Variant]) 
     """Per parameter: the largest deviation of a variant from the central value that statistics
     does not explain.
 
-    For a nested variant (a subset of the same data) the expected purely statistical deviation is
-    sqrt(max(0, s_v^2 - s_c^2)), so that much is subtracted in quadrature; a non-nested variant
-    (same data, another model) keeps its whole deviation. Without variants the error is 0.
+    For a nested variant (its data a subset or a superset of the central fit's, e.g. a size
+    dropped or a wider window) the expected purely statistical deviation is sqrt(|s_v^2 - s_c^2|),
+    so that much is subtracted in quadrature; a non-nested variant keeps its whole deviation.
+    Without variants the error is 0.
     """
     out = {}
     for p, central in values.items():
@@ -53,7 +54,7 @@ def systematic_errors(values: dict, stat_errors: dict, variants: list[Variant]) 
             dev2 = (var.values[p] - central) ** 2
             if var.nested:
                 s_v = var.stat_errors.get(p, s_c) or 0.0
-                dev2 -= max(0.0, s_v ** 2 - s_c ** 2)
+                dev2 -= abs(s_v ** 2 - s_c ** 2)
             worst = max(worst, dev2)
         out[p] = float(np.sqrt(max(worst, 0.0)))
     return out
