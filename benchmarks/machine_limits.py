@@ -177,6 +177,29 @@ def _par_zig(states, bufs, reps, ki, wi, fi):
             zig_fill(states[t], bufs[t], ki, wi, fi)
 
 
+@njit(parallel=True)
+def _par_busy(n, out):
+    for r in prange(out.shape[0]):
+        acc = 0.0
+        for i in range(n):
+            acc += math.sin(i * 1e-3 + r)
+        out[r] = acc
+
+
+def parallel_control(threads=1, tasks=32, n=200_000, min_seconds=0.3):
+    """Iterations/s of a trivially parallel prange loop (32 independent tasks, no memory
+    traffic): the thread speed-up this machine grants right now (under contention Linux
+    autogroup scheduling can cap a process at its group's share, whatever its thread count)."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        out = np.empty(tasks)
+        _par_busy(10, out)
+        return tasks * n / best_time(lambda: _par_busy(n, out), min_seconds)
+    finally:
+        numba.set_num_threads(before)
+
+
 def _physsgd_fill():
     from physsgd.kernels.rng import fill_normal
     return fill_normal
@@ -206,6 +229,45 @@ def _par_numba_builtin(bufs, reps):
         for _ in range(reps):
             for i in range(b.shape[0]):
                 b[i] = np.random.standard_normal()
+
+
+def rng_probe(threads=1, n=1000, reps=2000):
+    """Short interleavable probe of the limits that load moves most (used inside each
+    benchmark round so fractions compare numbers measured under the same load): draws/s of
+    physsgd's Box-Muller and of the reference ziggurat at ``threads``, numpy SFC64 draws/s,
+    1000x1000 GEMM FLOP/s. One timing each of ~0.1-0.3 s (the caller keeps the best over
+    rounds): long enough to see the same CPU share as the timed runs, whereas min-of-many
+    millisecond timings (``best_time``) catch full-core bursts on a contended machine."""
+    import time as _t
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        st = _states(threads)
+        bufs = np.empty((threads, n))
+        par_bm = _par_bm()
+        par_bm(st, bufs, 1)
+        _par_zig(st, bufs, 1, ZIG_KI, ZIG_WI, ZIG_FI)
+        t0 = _t.perf_counter()
+        par_bm(st, bufs, reps)
+        t1 = _t.perf_counter()
+        _par_zig(st, bufs, 4 * reps, ZIG_KI, ZIG_WI, ZIG_FI)
+        t2 = _t.perf_counter()
+    finally:
+        numba.set_num_threads(before)
+    g = np.random.Generator(np.random.SFC64(0))
+    b = np.empty(n)
+    t3 = _t.perf_counter()
+    for _ in range(2 * reps):
+        g.standard_normal(out=b)
+    t4 = _t.perf_counter()
+    A = np.ones((1000, 1000))
+    C = np.empty((1000, 1000))
+    t5 = _t.perf_counter()
+    np.matmul(A, A, out=C)
+    t6 = _t.perf_counter()
+    d = threads * n * reps
+    return {"physsgd_rng": d / (t1 - t0), "numba_limit": 4 * d / (t2 - t1),
+            "numpy_limit": 2 * n * reps / (t4 - t3), "gemm": 2e9 / (t6 - t5)}
 
 
 def _states(threads):
@@ -305,6 +367,7 @@ def measure(threads=1, quick=False):
     numpy_r = numpy_gaussian_rates(reps=reps, min_seconds=sec)
     torch_r = torch_gaussian_rates(threads, reps=reps, min_seconds=sec)
     gemm = gemm_flops(1000 if quick else 2000, min_seconds=0.5 if quick else 1.0)
+    control = parallel_control(threads, min_seconds=sec)
     gauss = {k: v for k, v in numba_r.items() if not k.startswith("_")}
     return {
         "threads": threads,
@@ -313,6 +376,7 @@ def measure(threads=1, quick=False):
         "physsgd_rng": numba_r["numba xoshiro+Box-Muller (physsgd fill_normal)"],
         "numpy_limit": max(numpy_r.values()), "numpy_limit_name": max(numpy_r, key=numpy_r.get),
         "gemm": gemm, "gemm_n": 1000 if quick else 2000, "blas": blas_threads_env(),
+        "parallel_control": control,
     }
 
 
@@ -341,6 +405,9 @@ def format_limits(lim):
             rows.append(f"| {k.lstrip('_')} | {v / 1e6:.1f} M/s |")
     rows.append(f"| numpy GEMM {lim['gemm_n']}x{lim['gemm_n']} float64 ({lim['blas']}) "
                 f"| {lim['gemm'] / 1e9:.1f} GFLOP/s |")
+    if "parallel_control" in lim:
+        rows.append(f"| trivially parallel numba prange loop (scaling control) "
+                    f"| {lim['parallel_control'] / 1e6:.1f} M it/s |")
     return "\n".join(rows)
 
 
