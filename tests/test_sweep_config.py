@@ -79,6 +79,7 @@ def test_derived_values_and_helper_variables():
     base = BASE.replace('kind = "Online"', 'kind = "Dataset"').replace('[algorithm]\nkind = "Greedy"',
                                                                         '[algorithm]\nkind = "SGD"')
     base = base.replace('weights = "binary"', 'weights = "gaussian"')
+    base = base.replace('[student]\nactivation = "sign"', '[student]\nactivation = "erf"')  # SGD needs a gradient
     sw = cfg("""
         [grid]
         N = [12, 20]
