@@ -138,7 +138,7 @@ def test_reduced_study_lyapunov_sign_and_linear_J2_growth():
         assert mean[0.8] < mean[0.95] < 0 < mean[1.6] < mean[2.0]
     # 2. ordered phase: J^2 grows linearly in epochs, equal s = lr / ((1 - momentum) B) collapse,
     #    and the slope grows with s
-    N, P = 32, 512
+    N, P = 64, 1024
     teacher = ps.Perceptron(N)
     student = ps.Committee(N, K=N, activation="tanh", output="sign",
                            second_layer=tuple([1 / math.sqrt(N)] * N))
@@ -146,11 +146,11 @@ def test_reduced_study_lyapunov_sign_and_linear_J2_growth():
 
     def J2(lr, B, m):
         res = ps.train(teacher, student, ps.SGD(lr=lr, batch_size=B, momentum=m, loss="logistic"),
-                       data, epochs=80, replicas=4, init_scale=0.5, seed=0,
-                       record=np.arange(0, 80 * (P // B) + 1, 10 * (P // B)))
+                       data, epochs=60, replicas=4, init_scale=0.5, seed=0,
+                       record=np.arange(0, 60 * (P // B) + 1, 10 * (P // B)))
         return (res.weight_norm ** 2).mean(0)
 
-    t = np.arange(0, 81, 10.0)
+    t = np.arange(0, 61, 10.0)
     a = J2(1.0, 16, 0.0)            # s = 1/16
     b = J2(0.5, 32, 0.75)           # s = 1/16 with momentum
     c = J2(4.0, 16, 0.0)            # s = 1/4

@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import sys
 import time
 
@@ -145,8 +146,8 @@ def analyse_chaos(d, figdir, summary):
     pc = ax.pcolormesh(r, iJ, lm, cmap="RdBu_r", vmin=-min(lim, 0.3), vmax=min(lim, 0.3), shading="nearest")
     ax.contour(r, iJ, lm, levels=[LAMBDA_MIN], colors="k", linewidths=1)
     ax.figure.colorbar(pc, ax=ax, label=r"$\lambda_1$")
-    plots._finish(ax, "J0 / J", "1 / J", f"lambda_1 of random tanh layers, N = {int(d['map_N'])} "
-                  "(black: lambda_1 = 1e-3)", legend=False)
+    plots._finish(ax, "J0 / J", "1 / J", f"random tanh layers, N = {int(d['map_N'])}; "
+                  "black: lambda_1 = 1e-3", legend=False)
     plots.savefig(fig, os.path.join(figdir, "phase_diagram.png"), dpi=110)
     # sign of lambda_1 at the largest size, J < 1 vs J > 1.2
     Lmax = sizes.max()
@@ -169,7 +170,8 @@ def run_sweep(name, scale, out):
 def curves(res):
     """epochs (T,), J^2 per replica (R, T), final eps_g (R,), final J (R,), s."""
     p = res.params
-    a, P = p["algo"], p["data"]["P"]
+    # ps.train names the section "algo", sweep task files "algorithm"
+    a, P = p.get("algo", p.get("algorithm")), p["data"]["P"]
     ep = res.steps / (P // a["batch_size"])
     s = a["lr"] / ((1 - a["momentum"]) * a["batch_size"])
     return dict(epochs=ep, J2=res.weight_norm ** 2, eps=res.eps_g[:, -1], J=res.weight_norm[:, -1],
@@ -383,7 +385,10 @@ def main(argv=None):
     wall = time.perf_counter() - t0
     md = ["| quantity | ours | paper / theory |", "| --- | --- | --- |"]
     md += [f"| {a} | {b} | {c} |" for a, b, c in table]
-    md.append(f"\nscale: {args.scale}; wall time of this invocation: {wall:.0f} s")
+    cpu = sum(getattr(resource.getrusage(w), a) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for a in ("ru_utime", "ru_stime"))
+    md.append(f"\nscale: {args.scale}; this invocation: wall {wall:.0f} s, CPU {cpu:.0f} s "
+              "(steps already in --out are reused)")
     open(os.path.join(out, "table.md"), "w").write("\n".join(md) + "\n")
     open(os.path.join(out, "summary.txt"), "w").write("\n\n".join(summary) + "\n")
     log("\n".join(md))
