@@ -26,8 +26,8 @@ _BOOL_OBSERVABLES = ("success", "diverged")
 # When the same leaf name appears in several parameter sections with different values, the short
 # name comes from the first section listed here: the student is the trained system (its N is the
 # size of the problem), the algorithm and data carry the controls.
-_SECTION_PRECEDENCE = ("student", "algo", "data", "run", "teacher")
-_NO_SHORT_NAME = ("kind",)   # "student.kind" and "algo.kind" mean different things
+_SECTION_PRECEDENCE = ("student", "algorithm", "data", "run", "teacher")
+_NO_SHORT_NAME = ("kind",)   # "student.kind" and "algorithm.kind" mean different things
 _FINAL_RECORD = ("time_final", "steps_final")   # alpha and steps at the last record (run.steps is a parameter)
 
 
@@ -277,9 +277,9 @@ def load(path) -> Table:
     """One row per (task, replica) from a task file, a merged file, or a directory of task files.
 
     Columns: ``task`` (file stem, or key of a merged file), ``replica``, ``status``; every scalar
-    parameter under its dotted name ("student.N", "algo.batch_size", ...) and under its short name
+    parameter under its dotted name ("student.N", "algorithm.batch_size", ...) and under its short name
     ("N", "batch_size", "d", "lr", "P", "seed", ...) where that is unambiguous (or, when sections
-    disagree, taken from the first of student, algo, data, run, teacher; ``table.meta["aliases"]``
+    disagree, taken from the first of student, algorithm, data, run, teacher; ``table.meta["aliases"]``
     says which); ``temperature`` = lr / batch_size for SGD tasks that do not store one; the final
     observables (``OBSERVABLES``), ``time_final`` (alpha at the last record) and ``steps_final``.
     ``table.meta``: "params" (parameter columns), "observables", "aliases", "sources", "skipped".
@@ -325,9 +325,9 @@ def load(path) -> Table:
     for rec in records:
         for short, dotted in aliases.items():
             rec[short] = rec.get(dotted, None)
-        if rec.get("temperature") is None and rec.get("algo.kind") == "SGD" and \
-                rec.get("algo.lr") is not None and rec.get("algo.batch_size"):
-            rec["temperature"] = rec["algo.lr"] / rec["algo.batch_size"]
+        if rec.get("temperature") is None and rec.get("algorithm.kind") == "SGD" and \
+                rec.get("algorithm.lr") is not None and rec.get("algorithm.batch_size"):
+            rec["temperature"] = rec["algorithm.lr"] / rec["algorithm.batch_size"]
     # column order: identification, short parameters, observables, dotted parameters
     order = ["task", "replica", "status"] + list(aliases) + \
             [c for c in ("temperature",) if c not in aliases and any("temperature" in r for r in records)] + \
@@ -359,6 +359,8 @@ def _read_group(group) -> tuple[dict, list[dict]]:
     else:  # fall back on the flattened attributes
         params = {k: _py(v) for k, v in group.attrs.items() if "." in k and np.ndim(v) == 0}
         params = {k: _str(v) if isinstance(v, bytes) else v for k, v in params.items()}
+    # files written before physsgd named the section "algorithm" everywhere called it "algo"
+    params = {("algorithm." + k[5:] if k.startswith("algo.") else k): v for k, v in params.items()}
     eps_g = group["eps_g"][()]
     R = eps_g.shape[0]
     final = {name: group[name][()][:, -1] for name in ("eps_g", "train_error", "weight_change", "weight_norm")

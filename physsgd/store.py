@@ -5,7 +5,7 @@ One result (one task) is a group -- the root of a task file, or ``/tasks/<key>``
     attrs   params_json   canonical JSON of every parameter needed to rerun the task
             status        "done" | "diverged" (some replica diverged)
             physsgd_version, numpy_version, numba_version, host, threads, wall_time, seed
-            plus each scalar parameter as its own attribute (flattened: "teacher.N", "algo.lr", ...)
+            plus each scalar parameter as its own attribute (flattened: "teacher.N", "algorithm.lr", ...)
     datasets  time (T,), steps (T,), eps_g (R,T), train_error (R,T), R (R,T,K,M), Q (R,T,K,K),
               T (R,M,M), weight_change (R,T), weight_norm (R,T), diverged (R,), success (R,),
               stopped_at (R,)

@@ -77,7 +77,7 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
                               out["stopped"])
     wall = _time.perf_counter() - t0
     params = {"teacher": teacher.to_dict() if teacher is not None else None,
-              "student": student.to_dict(), "algo": algo.to_dict(), "data": data.to_dict(),
+              "student": student.to_dict(), "algorithm": algo.to_dict(), "data": data.to_dict(),
               "run": {"steps": steps, "epochs": epochs, "alpha": alpha, "replicas": replicas,
                       "seed": seed, "init_scale": init_scale,
                       "record": record if np.isscalar(record) else list(map(int, record)),

@@ -77,7 +77,7 @@ def _write_sweep(folder, seed=0, sizes=(32, 128), ms=(2, 4, 6, 8, 12, 16, 24, 32
                 rho = np.where(s, 1.0, np.abs(rng.normal(0.1, 0.05, reps)))
                 params = {"teacher": {"kind": "Committee", "N": N, "K": 1},
                           "student": {"kind": "Committee", "N": N, "K": 1},
-                          "algo": {"kind": "SGD", "lr": lr, "batch_size": m},
+                          "algorithm": {"kind": "SGD", "lr": lr, "batch_size": m},
                           "data": {"kind": "Online"}, "run": {"seed": i, "replicas": reps}}
                 with h5py.File(os.path.join(folder, f"t{i:04d}.h5"), "w") as g:
                     g.attrs["params_json"] = json.dumps(params, sort_keys=True)
@@ -113,7 +113,7 @@ def test_analyze_directory_writes_report_and_figures(tmp_path):
 
 def test_analyze_refuses_confounded_cells_and_selects_with_where(tmp_path):
     _write_sweep(tmp_path / "res", lrs=(0.5, 1.0))
-    with pytest.raises(ValueError, match="algo.lr"):
+    with pytest.raises(ValueError, match="algorithm.lr"):
         analyze(tmp_path / "res", bootstrap=30, collapse=False)
     rep = analyze(tmp_path / "res", where={"lr": 1.0}, bootstrap=30, collapse=False, order_parameter=None)
     assert len(rep.table) == 2 * 8 * 40

@@ -12,7 +12,7 @@ from analysis.table import Table, aggregate, load, wilson_interval
 def _params(N=20, m=4, seed=0, teacher_d=None):
     return {"teacher": {"kind": "Committee", "N": N, "K": 1, "d": teacher_d or N, "activation": "sign"},
             "student": {"kind": "Committee", "N": N, "K": 1, "d": N, "activation": "sign"},
-            "algo": {"kind": "Greedy", "batch_size": m, "temperature": 0.0, "ties": "accept"},
+            "algorithm": {"kind": "Greedy", "batch_size": m, "temperature": 0.0, "ties": "accept"},
             "data": {"kind": "Online", "inputs": "binary"},
             "run": {"seed": seed, "replicas": 3, "steps": 10}}
 
@@ -62,7 +62,7 @@ def test_load_task_file(task_dir):
     np.testing.assert_allclose(t["eps_g"], [0.0, 0.01, 0.02])
     assert t["success"].dtype == bool and list(t["success"]) == [False, False, True]
     assert t["status"][0] == "done" and t["task"][0] == "task000"
-    assert "kind" not in t.columns and "algo.kind" in t.columns
+    assert "kind" not in t.columns and "algorithm.kind" in t.columns
     assert np.all(t["steps"] == 10) and np.all(t["steps_final"] == 3) and np.all(t["time_final"] == 3.0)
 
 
@@ -94,7 +94,7 @@ def test_short_name_precedence_when_sections_disagree(tmp_path):
 
 def test_sgd_temperature_derived(tmp_path):
     p = _params(20, 4)
-    p["algo"] = {"kind": "SGD", "lr": 0.5, "batch_size": 4, "momentum": 0.0}
+    p["algorithm"] = {"kind": "SGD", "lr": 0.5, "batch_size": 4, "momentum": 0.0}
     with h5py.File(tmp_path / "s.h5", "w") as f:
         _write_task(f, p)
     t = load(tmp_path / "s.h5")
