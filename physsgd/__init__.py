@@ -6,7 +6,7 @@ from .data import Online, Dataset
 from .result import TrainResult
 from .store import load
 from .train import train
-from . import theory
+from . import chaos, theory
 
 __all__ = ["Committee", "Perceptron", "SGD", "Greedy", "Online", "Dataset", "TrainResult",
-           "load", "train", "theory", "__version__"]
+           "load", "train", "theory", "chaos", "__version__"]
