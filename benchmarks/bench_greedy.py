@@ -207,7 +207,7 @@ def main(argv=None):
     for N, K, m, r in rows:
         lines.append(f"| {N} | {K} | {m} | {r['physsgd'] / 1e6:.2f} M | "
                      f"{r['numpy-batched'] / 1e6:.3f} M | {r['numpy-loop'] / 1e6:.3f} M | "
-                     f"{r['physsgd'] / r['numpy-batched']:.0f}× | {r['physsgd'] / r['numpy-loop']:.0f}× | {r['physsgd S/4'] / r['physsgd']:.2f} |")
+                     f"{r['physsgd'] / r['numpy-batched']:.2f}× | {r['physsgd'] / r['numpy-loop']:.1f}× | {r['physsgd S/4'] / r['physsgd']:.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:
