@@ -15,7 +15,7 @@ import numpy as np
 @dataclass
 class Variant:
     """One refit of the analysis under a changed choice."""
-    label: str                     # e.g. "drop L<=16", "window x0.5", "corrections", "probit"
+    label: str                     # e.g. "drop L<=16", "window x0.75", "corrections", "probit"
     values: dict                   # parameter -> estimate
     stat_errors: dict = field(default_factory=dict)   # parameter -> statistical error of this refit
     quality: float | None = None   # fit quality (e.g. Houdayer-Hartmann S), if any

@@ -41,6 +41,20 @@ except ImportError:  # pragma: no cover
 BASE_PARAMS = ("xc", "nu", "zeta")
 CORRECTION_PARAMS = ("b", "omega")
 PENALTY = 1.0e8          # objective value for parameter sets that violate a guard (S itself is O(1))
+# The "corrections" variant adds (1 + b L^-omega) with omega FIXED (unless the caller gives one):
+# with a few sizes over a decade omega is not identified. Measured on synthetic data (4 sizes,
+# L = 16..128): with omega free it ran to its lower bound (0.3) in 6/20 clean data sets, where
+# 1 + b L^-omega ~ (1 + b) L^(-b omega) is a shift of zeta/nu, and b ran to its bound (100) in
+# 4/20 data sets with a true correction; the refits were then heavy-tailed and the sys error
+# either blew up (clean data) or was subtracted away as noise (corrected data). omega = 1 is the
+# generic leading analytic correction.
+CORRECTION_OMEGA = 1.0
+# The "window" variant narrows the scaled-x window about x = 0 by this factor. Measured (clean
+# synthetic data, 4 sizes): x0.5 kept 30 of 71 points, tripled the zeta error, pushed the xc-zeta
+# bootstrap correlation to 0.97 and the paired bootstrap then underestimated the variant-central
+# spread by 1.3x, so noise alone gave median sys/stat = 1.9 for zeta; x0.75 keeps ~50 points,
+# its paired bootstrap matches the spread over noise realisations (rms z = 0.94), sys/stat 0.9.
+WINDOW_NARROW = 0.75
 
 __all__ = ["collapse", "CollapseResult", "CollapseProblem", "ScaledData", "validate_long_data",
            "FSSData"]
@@ -599,6 +613,7 @@ class CollapseResult:
     variants: list = field(default_factory=list)        # budget.Variant refits behind sys_errors
     drift: dict = field(default_factory=dict)           # parameter -> budget.Drift versus L_min
     drift_refits: list = field(default_factory=list)    # drop-size refits with < 3 sizes (drift only)
+    unidentified: list = field(default_factory=list)    # variant refits pinned at a guard (not in sys)
     bootstrap_values: np.ndarray | None = None           # (n_boot, n_free) refit values
     n_bootstrap_failed: int = 0
     problem: CollapseProblem | None = field(default=None, repr=False)
@@ -626,6 +641,9 @@ class CollapseResult:
         for v in self.variants:
             vals = ", ".join(f"{p}={v.values[p]:.5g}" for p in self.free if p in v.values)
             lines.append(f"  variant {v.label!r}: {vals}, S={v.quality:.3g}")
+        for v in self.unidentified:
+            lines.append(f"  variant {v.label!r} not used: {', '.join(v.at_bound)} at the edge of its "
+                         "allowed range (not identified by the data)")
         for p, dr in self.drift.items():
             if dr.monotone:
                 lines.append(f"  drift: {p} moves monotonically with L_min; extrapolated "
@@ -769,7 +787,7 @@ def collapse(size, x, y, dy, xc=None, nu=None, zeta=None, x_window=None, fixed=N
     corrections : add the factor (1 + b·L^(-omega)) with free b, omega (guesses ``b``, ``omega``;
         fix omega through ``fixed``).
     bootstrap : number of parametric bootstrap replicas (y + dy·N(0,1), refit from the optimum).
-    systematics : refit the variants (sizes dropped, window x0.5/x1.5, corrections) for sys errors.
+    systematics : refit the variants (sizes dropped, window x0.75/x1.5, corrections with omega = 1 unless ``omega`` is given) for sys errors; refits pinned at a guard are reported in ``unidentified``, not used.
     seed : seed of the bootstrap noise (results are reproducible).
     bounds : :class:`Bounds`, guards against spurious minima (nu range, |zeta/nu|, overlap).
 
@@ -816,9 +834,9 @@ def collapse(size, x, y, dy, xc=None, nu=None, zeta=None, x_window=None, fixed=N
     sd = _robust_std(boot) if bootstrap else np.zeros(len(free))
     stat = {n: (float(sd[free.index(n)]) if n in free else 0.0) for n in names}
 
-    variants, drift_refits, drift = [], [], {}
+    variants, drift_refits, unidentified, drift = [], [], [], {}
     if systematics:
-        variants, drift_refits = _variants(problem, values, q, stat, noise, boot, corrections,
+        variants, drift_refits, unidentified = _variants(problem, values, q, stat, noise, boot, corrections,
                                            omega, local_steps)
         drift = _drift(problem, values, stat, variants, drift_refits)
     sys_err = budget.systematic_errors(values, stat, variants)
@@ -830,7 +848,7 @@ def collapse(size, x, y, dy, xc=None, nu=None, zeta=None, x_window=None, fixed=N
         omega=values.get("omega"), values=values, quality=q.S, n_points=q.n_terms, free=free,
         errors=total, stat_errors=stat, sys_errors={n: sys_err.get(n, 0.0) for n in names},
         s1_widths=s1_widths, variants=variants, drift=drift, drift_refits=drift_refits,
-        bootstrap_values=boot, n_bootstrap_failed=n_failed, problem=problem)
+        unidentified=unidentified, bootstrap_values=boot, n_bootstrap_failed=n_failed, problem=problem)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -862,7 +880,8 @@ def _variant_specs(problem: CollapseProblem, values, q, corrections, omega):
         # default window: the scaled-x range of the points that have a master curve
         s = problem.scaled(values)
         ref = (float(s.x[s.has_master].min()), float(s.x[s.has_master].max()))
-    specs.append(_VariantSpec("window x0.5", problem.replace(x_window=_scale_window(ref, 0.5)),
+    specs.append(_VariantSpec(f"window x{WINDOW_NARROW:g}",
+                              problem.replace(x_window=_scale_window(ref, WINDOW_NARROW)),
                               all_pts, float(d.sizes[0])))
     if problem.x_window is not None:
         specs.append(_VariantSpec("window x1.5",
@@ -876,8 +895,8 @@ def _variant_specs(problem: CollapseProblem, values, q, corrections, omega):
             values0={n: values[n] for n in names}), all_pts, float(d.sizes[0])))
     elif len(d.sizes) >= 4:
         names = BASE_PARAMS + CORRECTION_PARAMS
-        v0 = dict(values, b=0.0, omega=1.0 if omega is None else float(omega))
-        free = problem.free + (("b",) if omega is not None else ("b", "omega"))
+        v0 = dict(values, b=0.0, omega=CORRECTION_OMEGA if omega is None else float(omega))
+        free = problem.free + ("b",)
         specs.append(_VariantSpec("corrections", problem.replace(names=names, free=free,
                                                                  values0=v0),
                                   all_pts, float(d.sizes[0])))
@@ -886,7 +905,7 @@ def _variant_specs(problem: CollapseProblem, values, q, corrections, omega):
 
 def _variants(problem, values, q, stat, noise, boot, corrections, omega, local_steps):
     """Refit each variant at the data and on the paired bootstrap replicas."""
-    variants, drift_refits = [], []
+    variants, drift_refits, unidentified = [], [], []
     free = problem.free
     for spec in _variant_specs(problem, values, q, corrections, omega):
         vp = spec.problem
@@ -900,6 +919,14 @@ def _variants(problem, values, q, stat, noise, boot, corrections, omega, local_s
         th = vout.theta
         v_values = vp.params(th)
         vq = vout.problem.quality(v_values)
+        at_bound = _at_bound(vp, v_values)
+        if at_bound:
+            # a refit pinned at a guard has not found an optimum: its parameters are not
+            # identified by the data and its shift measures the guard, not a systematic
+            var = budget.Variant(spec.label, {n: v_values[n] for n in vp.names}, {}, vq.S, vq.n_terms)
+            var.at_bound = at_bound
+            unidentified.append(var)
+            continue
         v_steps = np.array([local_steps[free.index(n)] if n in free else s
                             for n, s in zip(vp.free, vp.steps(v_values))])
         stat_v, raw_v = {}, {}
@@ -919,7 +946,23 @@ def _variants(problem, values, q, stat, noise, boot, corrections, omega, local_s
         var.raw_stat_errors = raw_v     # plain bootstrap std of this refit (used for the drift)
         var.L_min = spec.L_min
         (variants if spec.for_sys else drift_refits).append(var)
-    return variants, drift_refits
+    return variants, drift_refits, unidentified
+
+
+def _at_bound(problem: CollapseProblem, p: dict, rtol=0.02) -> list:
+    """Free parameters of ``problem`` that sit at (within rtol of) a guard of ``Bounds``."""
+    bd, out = problem.bounds, []
+    for n in problem.free:
+        v = p[n]
+        if n == "nu" and (v <= bd.nu[0] * (1 + rtol) or v >= bd.nu[1] * (1 - rtol)):
+            out.append(n)
+        elif n == "zeta" and abs(v / p["nu"]) >= bd.zeta_over_nu * (1 - rtol):
+            out.append(n)
+        elif n == "b" and abs(v) >= bd.b * (1 - rtol):
+            out.append(n)
+        elif n == "omega" and (v <= bd.omega[0] * (1 + rtol) or v >= bd.omega[1] * (1 - rtol)):
+            out.append(n)
+    return out
 
 
 def _drift(problem, values, stat, variants, drift_refits) -> dict:

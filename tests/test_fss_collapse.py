@@ -46,7 +46,7 @@ def test_result_object_fields_and_methods():
     for p in res.free:  # total = stat (+) sys
         assert np.isclose(res.errors[p], np.hypot(res.stat_errors[p], res.sys_errors[p]))
     assert res.n_points > 0.5 * len(synthetic(7)[0])
-    assert {v.label for v in res.variants} >= {"drop L<=16", "window x0.5", "corrections"}
+    assert {v.label for v in res.variants} >= {"drop L<=16", "window x0.75", "corrections"}
     assert set(res.drift) == set(res.free) and res.drift["nu"].L_min[0] == 16
     s = res.scaled()
     x, y = synthetic(7)[1], synthetic(7)[2]
@@ -80,7 +80,7 @@ def test_fixed_parameters_and_window_self_consistency():
     # the final point set is exactly the points inside the window at the final parameters
     assert np.all(s.in_window[s.has_master])
     assert np.all((s.x[s.in_window] >= -2.0) & (s.x[s.in_window] <= 2.0))
-    assert {v.label for v in res.variants} >= {"window x0.5", "window x1.5"}
+    assert {v.label for v in res.variants} >= {"window x0.75", "window x1.5"}
 
 
 def test_corrections_fit_has_b_and_omega():
