@@ -145,6 +145,10 @@ def critical_point_plot(cp, ax=None, kind="extrapolation"):
                 label=f"fit, nu={'%.3g' % nu}{' (fixed)' if cp.nu_fixed else ''}")
         ax.errorbar([0], [cp.xc_inf], yerr=[cp.errors.get("xc_inf", 0)], color="C3", marker="s",
                     ms=STYLE["markersize"] + 1, capsize=STYLE["capsize"], label=f"{cp.control}_c(inf)")
+    elif getattr(cp, "limit", "") == "grows":      # no finite limit: draw the growth law instead
+        tt = np.geomspace(t.min(), t.max(), 100)
+        ax.plot(tt, cp.amplitude * tt ** (-nu * cp.kappa), color="0.3", lw=STYLE["linewidth"],
+                label=f"{cp.size}^kappa, kappa={cp.kappa:.3g} (no finite limit)")
     return _finish(ax, f"{cp.size}^(-1/nu)", f"{cp.control}_c")
 
 

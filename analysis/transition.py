@@ -21,10 +21,11 @@ import numpy as np
 from scipy import special, stats
 from scipy.optimize import least_squares
 
+from .controls import with_control
 from .budget import Drift, Variant, drift as budget_drift, systematic_errors, total_errors
 from .table import Table
 
-__all__ = ["CriticalPoint", "critical_point", "OrderDiagnosis", "transition_order", "METHODS"]
+__all__ = ["CriticalPoint", "LimitForm", "critical_point", "OrderDiagnosis", "transition_order", "METHODS"]
 
 METHODS = ("logistic", "probit", "interpolate")
 _RIDGE = 1.0 / 50.0 ** 2          # weak prior on the standardised slope: keeps perfectly separated
@@ -324,6 +325,11 @@ def _robust_sd(samples, axis=0):
     return 0.5 * (q84 - q16)
 
 
+def _label(control: str) -> str:
+    """A derived control "batch_size/d" reads "(batch_size/d)" before a suffix like _c."""
+    return f"({control})" if any(op in control for op in "*/") else control
+
+
 # ------------------------------------------------------------------------------ extrapolation
 def _wls_line(t, X, w):
     """X = c + a t, weighted, for every row of X (B, k). Returns c, a, chi2 (each (B,))."""
@@ -368,6 +374,21 @@ def _extrapolate(N, X, sig, omega=None):
 
 # ----------------------------------------------------------------------------------- result
 @dataclass
+class LimitForm:
+    """One candidate large-N form of xc(N), fitted to the per-size values (weights 1/xc_stat^2)."""
+    name: str                      # "converges" | "power" | "linear"
+    formula: str
+    values: dict                   # its parameters at the best fit
+    chi2: float
+    dof: int
+    n_params: int
+    pvalue: float                  # P(chi2' >= chi2); NaN when dof = 0
+    aic: float                     # chi2 + 2 n_params
+    bic: float                     # chi2 + n_params ln(sizes)
+    at_edge: bool = False          # a parameter at the edge of its searched range (not determined)
+
+
+@dataclass
 class CriticalPoint:
     """Result of ``critical_point``; per-size arrays are aligned with ``sizes``."""
     control: str
@@ -387,10 +408,16 @@ class CriticalPoint:
     xc_inf: float = np.nan
     nu: float = np.nan
     nu_fixed: bool = True          # nu was given or assumed, not fitted
-    amplitude: float = np.nan      # a of m_c(N) = m_c(inf) + a N^(-1/nu)
-    chi2: float = np.nan           # of the extrapolation (weights: xc_stat)
+    amplitude: float = np.nan      # a of m_c(N) = m_c(inf) + a N^(-1/nu); A of A N^kappa if limit == "grows"
+    chi2: float = np.nan           # of the chosen large-N form (weights: xc_stat)
     dof: int = 0
-    errors: dict = field(default_factory=dict)       # "xc_inf", "nu": total
+    limit: str = ""                # "converges" | "grows" | "undetermined" ("" without extrapolation)
+    limit_reason: str = ""         # why (AIC, boundary hit of the convergent form, kappa ~ 0)
+    kappa: float = np.nan          # m_c ~ N^kappa (growth_law.kappa); when limit == "grows" xc_inf = inf
+    growth_law: object = None      # GrowthLaw: kappa with its stat/sys budget (when all xc > 0)
+    forms: list = field(default_factory=list)        # LimitForm candidates that were compared
+    convergent: dict = field(default_factory=dict)   # when growth wins: the rejected extrapolation
+    errors: dict = field(default_factory=dict)       # "xc_inf", "nu" (converges) or "kappa", "amplitude"
     stat_errors: dict = field(default_factory=dict)
     sys_errors: dict = field(default_factory=dict)
     variants: list = field(default_factory=list)     # per-size-free extrapolation variants
@@ -413,40 +440,66 @@ class CriticalPoint:
         return c.x, c.means(), c.sems()
 
     def summary(self) -> str:
+        c = _label(self.control)
         L = [f"critical {self.control} where <{self.observable}> = {self.level:g} "
              f"({self.method} fit in {'log ' if self.log_control else ''}{self.control}, "
              f"bootstrap over replicas)"]
-        L.append(f"  {self.size:>8} {self.control + '_c':>12} {'stat':>9} {'sys':>9} {'total':>9} {'width':>8}")
+        L.append(f"  {self.size:>8} {c + '_c':>12} {'stat':>9} {'sys':>9} {'total':>9} {'width':>8}")
         for i, N in enumerate(self.sizes):
             L.append(f"  {N:>8g} {self.xc[i]:>12.5g} {self.xc_stat[i]:>9.3g} {self.xc_sys[i]:>9.3g} "
                      f"{self.xc_err[i]:>9.3g} {self.width[i]:>8.3g}")
-        if np.isfinite(self.xc_inf):
-            e, s, y = self.errors, self.stat_errors, self.sys_errors
+        if self.forms:
+            L.append(f"  large-{self.size} form of {c}_c({self.size}) (weights 1/stat^2):")
+            for f in self.forms:
+                L.append(f"    {f.name:<9} {f.formula:<19} chi2/dof = {f.chi2:.3g}/{f.dof}"
+                         + (f", p = {f.pvalue:.2g}" if np.isfinite(f.pvalue) else "")
+                         + f", AIC = {f.aic:.3g}, BIC = {f.bic:.3g}"
+                         + (" (1/nu at the edge of its range)" if f.at_edge else ""))
+            L.append(f"    -> {self.limit}: {self.limit_reason}")
+        e, s, y = self.errors, self.stat_errors, self.sys_errors
+        if self.limit == "grows":
+            L += self._growth_lines(c, "no finite " + c + "_c(inf)")
+            cv = self.convergent
+            if cv and np.isfinite(cv.get("xc_inf", np.nan)):
+                L.append(f"    (rejected: {c}_c(inf) = {cv['xc_inf']:.5g} ± {cv['errors']['xc_inf']:.2g} "
+                         f"from x_inf + a N^(-1/nu), nu = {cv['nu']:.3g})")
+        elif np.isfinite(self.xc_inf):
             how = "fixed" if self.nu_fixed else "fitted"
-            L.append(f"  extrapolation {self.control}_c(N) = {self.control}_c(inf) + a N^(-1/nu), "
+            L.append(f"  extrapolation {c}_c({self.size}) = {c}_c(inf) + a {self.size}^(-1/nu), "
                      f"nu {how} = {self.nu:.4g}" +
-                     ("" if self.nu_fixed else f" +- {e.get('nu', np.nan):.2g} "
-                      f"(stat {s.get('nu', np.nan):.2g}, sys {y.get('nu', np.nan):.2g})"))
-            L.append(f"  {self.control}_c(inf) = {self.xc_inf:.5g} +- {e['xc_inf']:.2g} "
-                     f"(stat {s['xc_inf']:.2g}, sys {y['xc_inf']:.2g}); a = {self.amplitude:.3g}; "
-                     f"chi2/dof = {self.chi2:.3g}/{self.dof}")
+                     ("" if self.nu_fixed else f" ± {s.get('nu', np.nan):.2g} (stat) "
+                      f"± {y.get('nu', np.nan):.2g} (sys) = ± {e.get('nu', np.nan):.2g} (total)"))
+            L.append(f"  {c}_c(inf) = {self.xc_inf:.5g} ± {s['xc_inf']:.2g} (stat) ± {y['xc_inf']:.2g} (sys) "
+                     f"= ± {e['xc_inf']:.2g} (total); a = {self.amplitude:.3g}; chi2/dof = {self.chi2:.3g}/{self.dof}")
             for v in self.variants:
                 vals = ", ".join(f"{k} = {val:.5g}" for k, val in v.values.items())
                 errs = ", ".join(f"{val:.2g}" for val in v.stat_errors.values())
                 L.append(f"    variant {v.label}: {vals} (stat {errs})")
+            if self.limit == "undetermined" and self.growth_law is not None:
+                L += self._growth_lines(c, "or a finite limit: undetermined", self.growth_law)
         if self.drift is not None and len(self.drift.values) >= 3:
             if self.drift.monotone:
-                L.append(f"  drift: {self.control}_c(N) moves monotonically with N beyond errors; "
-                         f"extrapolated {self.drift.extrapolated:.5g} +- {self.drift.extrapolated_error:.2g}")
+                L.append(f"  drift: {c}_c({self.size}) moves monotonically with {self.size} beyond errors; "
+                         f"extrapolated {self.drift.extrapolated:.5g} ± {self.drift.extrapolated_error:.2g}")
             else:
-                L.append(f"  drift: no monotone drift of {self.control}_c(N) beyond errors")
-        if self.growth is not None:
+                L.append(f"  drift: no monotone drift of {c}_c({self.size}) beyond errors")
+        if self.growth is not None and self.limit in ("converges", ""):
             g = self.growth
-            L.append(f"  power law in N: {self.control}_c ~ N^kappa, kappa = {g.exponent:.3g} "
-                     f"+- {g.errors['exponent']:.2g}" +
+            L.append(f"  power law in {self.size}: {c}_c ~ {self.size}^kappa, kappa = {g.exponent:.3g} "
+                     f"± {g.errors['exponent']:.2g}" +
                      (f", chi2/dof = {g.chi2:.3g}/{g.dof}" if np.isfinite(g.pvalue) else ""))
         L += [f"  note: {n}" for n in self.notes]
         return "\n".join(L)
+
+    def _growth_lines(self, c, tail, g=None):
+        g = g or self.growth_law
+        e, s, y = g.errors, g.stat_errors, g.sys_errors
+        L = [f"  {c}_c grows as {self.size}^kappa, kappa = {g.kappa:.4g} ± {s['kappa']:.2g} (stat) "
+             f"± {y['kappa']:.2g} (sys) = ± {e['kappa']:.2g} (total); {tail}",
+             f"    amplitude A = {g.amplitude:.4g} ± {e['amplitude']:.2g}; chi2/dof = {g.chi2:.3g}/{g.dof}"]
+        L += [f"    variant {v.label}: kappa = {v.values['kappa']:.4g} (stat {v.stat_errors['kappa']:.2g})"
+              for v in g.variants]
+        return L
 
     def plot(self, ax=None, kind: str = "extrapolation"):
         """kind="extrapolation": xc(N) against N^(-1/nu) with the fit; "curves": the observable
@@ -463,6 +516,8 @@ def critical_point(table_or_arrays, control: str = "batch_size", size: str = "N"
                    trials: str | None = None, methods=METHODS) -> CriticalPoint:
     """Per size, the control value where ``observable`` crosses ``level``; extrapolated in size.
 
+    control: a column, or a ratio / product of two columns such as "batch_size/d" (the critical
+        value of m/d has a finite limit if m_c grows like d; see ``analysis.controls``).
     table_or_arrays: an ``analysis.Table`` (or a dict of equal-length arrays) with one row per
         replica (``observable`` boolean/0-1 for success, any float for an order parameter), or
         one row per cell with ``trials`` naming the column of trial counts (observable = fraction).
@@ -476,6 +531,11 @@ def critical_point(table_or_arrays, control: str = "batch_size", size: str = "N"
     Errors (issue 6): per size, ``xc_stat`` (bootstrap) and ``xc_sys`` (other fit forms); for
     xc_inf the variants are the other fit forms, dropping the smallest size(s), and the
     extrapolation form (1/nu free vs fixed); ``growth`` is the alternative power law in N.
+    Large-N form (``limit``): the convergent extrapolation is compared with growth, xc ~ N^kappa
+    (and c + s N), by AIC and by whether the convergent fit runs 1/nu to the edge of its range.
+    When growth wins, ``limit == "grows"``, ``xc_inf = inf`` and ``kappa`` carries the budget
+    (stat: bootstrap; sys: other fit forms, smallest sizes dropped); ``convergent`` keeps the
+    rejected extrapolation.
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not allowed; choose one of {METHODS}")
@@ -485,7 +545,9 @@ def critical_point(table_or_arrays, control: str = "batch_size", size: str = "N"
         raise ValueError(f"bootstrap={bootstrap} is too few resamples (need >= 20)")
     if nu is not None and not (np.isfinite(nu) and nu > 0):
         raise ValueError(f"nu={nu} must be a positive number (or None)")
-    sizes, cells, log_control = _cells_by_size(table_or_arrays, control, size, observable, log_control, trials)
+    # a derived control ("batch_size/d") becomes a column of its own
+    table, control = with_control(_as_table(table_or_arrays), control)
+    sizes, cells, log_control = _cells_by_size(table, control, size, observable, log_control, trials)
     if extrapolate and len(sizes) < 2:
         raise ValueError(f"a single {size} ({sizes[0]:g}) cannot be extrapolated in size; "
                          "pass extrapolate=False or add sizes")
@@ -635,6 +697,151 @@ def _extrapolation_budget(res: CriticalPoint, samples: dict, stat: dict, methods
             res.growth = power_law(N, X, S, bootstrap=200, seed=0)
         except ValueError as exc:   # e.g. too few points; the growth form is optional
             res.notes.append(f"power law in N not fitted: {exc}")
+    _limit_selection(res, samples, methods, ok, N, X, S, central, free)
+
+
+# ------------------------------------------------------------------ large-N form: converge or grow
+def _form(name, formula, values, chi2, n, n_params, at_edge=False) -> "LimitForm":
+    dof = n - n_params
+    return LimitForm(name, formula, values, float(chi2), dof, n_params,
+                     float(stats.chi2.sf(chi2, dof)) if dof > 0 else np.nan,
+                     float(chi2 + 2 * n_params), float(chi2 + n_params * np.log(n)), bool(at_edge))
+
+
+def _power_rows(N, X, sig_log):
+    """ln X = ln A + kappa ln N for every row of X (B, k), weights 1/sig_log^2 (sig_log = S/X of
+    the central values, so every row is weighted alike). Rows with X <= 0 give NaN.
+    Returns ln A, kappa, chi2 (each (B,))."""
+    X = np.atleast_2d(X)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lX = np.where(X > 0, np.log(np.where(X > 0, X, 1.0)), np.nan)
+    return _wls_line(np.log(N), lX, 1.0 / sig_log ** 2)
+
+
+def _limit_forms(N, X, S, central, free) -> dict:
+    """The candidate large-N forms of xc(N) fitted to the per-size values (weights 1/S^2;
+    the power law in log space with errors S/X, the same weights to first order in S/X)."""
+    k = len(N)
+    om = float(central["omega"][0])
+    # only the lower edge matters here: there the convergent form wants 1/nu -> 0, i.e.
+    # x_inf -> -a -> infinity, the degenerate limit in which it mimics a growth
+    low_edge = bool(free and om <= _OMEGA_GRID[0] * (1 + 1e-9))
+    forms = {"converges": _form("converges", "x_inf + a N^(-1/nu)",
+                                {"xc_inf": float(central["xinf"][0]), "a": float(central["a"][0]),
+                                 "nu": 1 / om},
+                                central["chi2"][0], k, 3 if free else 2, at_edge=low_edge)}
+    if np.all(X > 0):
+        c, kap, chi2 = _power_rows(N, X[None], S / X)
+        forms["power"] = _form("power", "A N^kappa", {"kappa": float(kap[0]), "amplitude": float(np.exp(c[0]))},
+                               chi2[0], k, 2)
+    c, s, chi2 = _wls_line(N.astype(float), X[None], 1.0 / S ** 2)
+    forms["linear"] = _form("linear", "c + s N", {"c": float(c[0]), "s": float(s[0])}, chi2[0], k, 2)
+    return forms
+
+
+def _growing(forms: dict) -> list:
+    """The growth forms whose fit actually grows (a power law with kappa < 0 converges to 0)."""
+    return [f for f in (forms.get("power"), forms.get("linear"))
+            if f is not None and (f.values.get("kappa", 0) > 0 or f.values.get("s", 0) > 0)]
+
+
+_AIC_DECISIVE = 4.0    # Burnham & Anderson: dAIC > 4 leaves "considerably less support" to the other form
+
+
+def _choose_limit(forms: dict, kappa: float, kappa_err: float) -> tuple[str, str]:
+    """("converges" | "grows" | "undetermined", why).
+
+    Growth needs kappa > 0 by two total errors; without it xc(N) converges (a power law with
+    kappa < 0 converges to 0). Then the AIC difference between the convergent form and the best
+    growth form decides when it exceeds 4 either way. AIC rather than BIC: with 3-6 sizes ln k < 2
+    would barely charge the convergent form for its extra exponent. A convergent fit whose 1/nu
+    sits at the lower edge of its range is a growth in disguise (1/nu -> 0 with a < 0 is a
+    logarithmic growth), so it never establishes a finite limit on its own.
+    """
+    conv = forms["converges"]
+    if not (np.isfinite(kappa) and np.isfinite(kappa_err) and kappa - 2 * kappa_err > 0):
+        return "converges", (f"xc(N) does not grow significantly (kappa = {kappa:.3g} ± {kappa_err:.2g})"
+                             if np.isfinite(kappa) else "no power law (xc <= 0 at some size)")
+    growing = _growing(forms)
+    if not growing:
+        return "converges", "no growth form fits with a positive slope"
+    best = min(growing, key=lambda f: f.aic)
+    d_aic = conv.aic - best.aic
+    edge = " (its 1/nu at the lower edge of the range: x_inf not determined)" if conv.at_edge else ""
+    if d_aic > _AIC_DECISIVE:
+        return "grows", f"AIC prefers {best.name} growth over convergence{edge} by {d_aic:.3g}"
+    if d_aic < -_AIC_DECISIVE and not conv.at_edge:
+        return "converges", f"AIC prefers convergence over {best.name} growth by {-d_aic:.3g}"
+    return "undetermined", (f"the data do not decide between a finite limit and growth "
+                            f"(AIC of convergence{edge} - {best.name} growth = {d_aic:.3g}, "
+                            f"decisive beyond ±{_AIC_DECISIVE:g})")
+
+
+@dataclass
+class GrowthLaw:
+    """xc(N) = amplitude * N^kappa with the issue-6 budget (stat: bootstrap over replicas; sys:
+    other per-size fit forms and the smallest size(s) dropped)."""
+    kappa: float
+    amplitude: float
+    errors: dict                   # "kappa", "amplitude": total
+    stat_errors: dict
+    sys_errors: dict
+    variants: list
+    chi2: float
+    dof: int
+
+
+def _power_budget(res, samples, methods, ok, N, X, S) -> GrowthLaw:
+    sig_log = S / X
+    allc = np.arange(len(N))
+
+    def fit(method, cols):
+        xm = res.xc_by_method[method][ok][cols]
+        c, kap, chi2 = _power_rows(N[cols], xm[None], sig_log[cols])
+        Xb = samples[method][:, ok][:, cols]
+        cb, kb, _ = _power_rows(N[cols], Xb[np.all(np.isfinite(Xb) & (Xb > 0), axis=1)], sig_log[cols])
+        return ({"kappa": float(kap[0]), "amplitude": float(np.exp(c[0]))},
+                {"kappa": float(_robust_sd(kb)), "amplitude": float(_robust_sd(np.exp(cb)))}, float(chi2[0]))
+
+    values, stat_err, chi2 = fit(res.method, allc)
+    variants = []
+    for m in methods[1:]:
+        xm = res.xc_by_method[m][ok]
+        if np.all(np.isfinite(xm) & (xm > 0)):
+            variants.append(Variant(f"fit form {m}", *fit(m, allc)[:2], n_points=len(N)))
+    for drop in (1, 2):
+        cols = allc[drop:]
+        if len(cols) >= 2:
+            variants.append(Variant(f"drop {drop} smallest {res.size}", *fit(res.method, cols)[:2],
+                                    n_points=len(cols)))
+    sys_err = systematic_errors(values, stat_err, variants)
+    return GrowthLaw(values["kappa"], values["amplitude"], total_errors(stat_err, sys_err), stat_err,
+                     sys_err, variants, chi2, len(N) - 2)
+
+
+def _limit_selection(res, samples, methods, ok, N, X, S, central, free):
+    """Convergence to a finite xc(inf) or growth xc ~ N^kappa: fit both and choose. When growth
+    wins, the (meaningless) extrapolation gives way to kappa with its own error budget; when the
+    data do not decide, both are reported."""
+    forms = _limit_forms(N, X, S, central, free)
+    res.forms = list(forms.values())
+    if "power" in forms:
+        res.growth_law = _power_budget(res, samples, methods, ok, N, X, S)
+        res.kappa = res.growth_law.kappa
+    g = res.growth_law
+    res.limit, res.limit_reason = _choose_limit(forms, g.kappa if g else np.nan,
+                                                g.errors["kappa"] if g else np.nan)
+    if res.limit != "grows":
+        return
+    res.convergent = {"xc_inf": res.xc_inf, "nu": res.nu, "errors": res.errors,
+                      "stat_errors": res.stat_errors, "sys_errors": res.sys_errors,
+                      "variants": res.variants}
+    res.xc_inf, res.nu, res.amplitude = np.inf, np.nan, g.amplitude
+    res.chi2, res.dof = g.chi2, g.dof
+    res.xc_inf_samples = None
+    res.stat_errors, res.sys_errors, res.errors = g.stat_errors, g.sys_errors, g.errors
+    res.variants = g.variants
+    res.notes = [n for n in res.notes if not n.startswith("fitted 1/nu at the edge")]
 
 
 # -------------------------------------------------------------------------- transition order

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from analysis.table import Table
-from analysis.transition import critical_point, transition_order
+from analysis.transition import LimitForm, _choose_limit, critical_point, transition_order
 
 SIZES = (32, 64, 128, 256, 512)
 MC_INF, A, NU = 8.0, 40.0, 1.0
@@ -14,15 +14,15 @@ def true_mc(N):
     return MC_INF + A * np.asarray(N, float) ** (-1 / NU)
 
 
-def success_data(seed, sizes=SIZES, reps=64, w0=2.0):
+def success_data(seed, sizes=SIZES, reps=64, w0=2.0, mc=true_mc, m_max=32, n_m=13):
     """Bernoulli successes with p(m) = logistic((log m - log m_c(N)) / w(N)), w = w0 N^-1/2."""
     rng = np.random.default_rng(seed)
-    m = np.unique(np.round(np.geomspace(2, 32, 13)).astype(int))
+    m = np.unique(np.round(np.geomspace(2, m_max, n_m)).astype(int))
     N_col, m_col, s_col = [], [], []
     for N in sizes:
         w = w0 * N ** -0.5
         for mm in m:
-            p = 1 / (1 + np.exp(-(np.log(mm) - np.log(true_mc(N))) / w))
+            p = 1 / (1 + np.exp(-(np.log(mm) - np.log(mc(N))) / w))
             N_col += [N] * reps
             m_col += [mm] * reps
             s_col += list(rng.random(reps) < p)
@@ -65,10 +65,72 @@ def test_critical_point_one_seed():
     assert any(l.startswith("drop 1 smallest") for l in labels) and "1/nu fixed 1" in labels
     assert np.all(np.diff(cp.width) < 0.05)          # the transition sharpens with N
     assert cp.drift is not None and cp.growth is not None
+    assert cp.limit == "converges" and cp.kappa < 0          # m_c(N) decreases: nothing grows
     text = cp.summary()
     assert "batch_size_c(inf)" in text and "stat" in text and "sys" in text
     # the fitted curve passes through level at xc
     np.testing.assert_allclose(cp.curve(2, [cp.xc[2]]), 0.5, atol=1e-6)
+
+
+def grow_mc(N):
+    return 0.8 * np.asarray(N, float) ** 0.6
+
+
+def below_mc(N):
+    return 12.0 - 150.0 / np.asarray(N, float)
+
+
+def test_growing_mc_reports_kappa_and_no_finite_limit():
+    """m_c(N) = 0.8 N^0.6: the convergent extrapolation must give way to the growth law."""
+    cp = critical_point(success_data(7, mc=grow_mc, m_max=100, n_m=19), bootstrap=150, seed=1)
+    assert cp.limit == "grows", cp.summary()
+    assert cp.xc_inf == np.inf and np.isnan(cp.nu) and cp.xc_inf_samples is None
+    assert set(cp.errors) == {"kappa", "amplitude"}
+    for p in cp.errors:                                # total = stat (+) sys
+        assert np.isclose(cp.errors[p], np.hypot(cp.stat_errors[p], cp.sys_errors[p]))
+    assert abs(cp.kappa - 0.6) < 2 * cp.errors["kappa"] and cp.stat_errors["kappa"] > 0
+    forms = {f.name: f for f in cp.forms}
+    assert set(forms) == {"converges", "power", "linear"}
+    assert forms["converges"].aic - forms["power"].aic > 4 and forms["power"].pvalue > 0.01
+    labels = [v.label for v in cp.variants]
+    assert "fit form probit" in labels and "drop 1 smallest N" in labels
+    assert np.isfinite(cp.convergent["xc_inf"])        # the rejected extrapolation is kept
+    text = cp.summary()
+    assert "batch_size_c grows as N^kappa, kappa = " in text and "no finite batch_size_c(inf)" in text
+    assert f"{cp.kappa:.4g} ± {cp.stat_errors['kappa']:.2g} (stat) ± {cp.sys_errors['kappa']:.2g} (sys)" in text
+    assert "-> grows" in text and "batch_size_c(inf) = " not in text.replace("rejected: batch_size_c(inf)", "")
+
+
+def test_mc_converging_from_below_is_not_called_growth():
+    """m_c(N) = 12 - 150/N rises with N but saturates: a finite limit, extrapolated."""
+    cp = critical_point(success_data(3, mc=below_mc), bootstrap=150, seed=2)
+    assert cp.limit == "converges", cp.summary()
+    assert np.isfinite(cp.xc_inf) and abs(cp.xc_inf - 12.0) < 2 * cp.errors["xc_inf"]
+    text = cp.summary()
+    assert (f"batch_size_c(inf) = {cp.xc_inf:.5g} ± {cp.stat_errors['xc_inf']:.2g} (stat) "
+            f"± {cp.sys_errors['xc_inf']:.2g} (sys) = ± {cp.errors['xc_inf']:.2g} (total)") in text
+    assert "grows as" not in text
+
+
+def _lf(name, chi2, n_params, n=5, at_edge=False, **values):
+    return LimitForm(name, "", values, chi2, n - n_params, n_params, np.nan, chi2 + 2 * n_params,
+                     chi2 + n_params * np.log(n), at_edge)
+
+
+@pytest.mark.parametrize("conv_chi2, edge, power_chi2, kappa, want", [
+    (40.0, False, 2.0, 1.0, "grows"),            # AIC 46 vs 6: growth decisively better
+    (1.0, False, 2.0, 1.0, "undetermined"),      # AIC 7 vs 6: both supported
+    (1.0, False, 12.0, 1.0, "converges"),        # AIC 7 vs 16: convergence decisively better
+    (1.0, True, 12.0, 1.0, "undetermined"),      # ... but 1/nu at its lower edge is a growth in disguise
+    (40.0, False, 2.0, 0.05, "converges"),       # kappa = 0.05 +- 0.05: nothing grows
+    (40.0, False, 2.0, -0.5, "converges"),       # a decreasing power law converges (to 0)
+])
+def test_choose_limit_rules(conv_chi2, edge, power_chi2, kappa, want):
+    forms = {"converges": _lf("converges", conv_chi2, 3, at_edge=edge),
+             "power": _lf("power", power_chi2, 2, kappa=kappa),
+             "linear": _lf("linear", 30.0, 2, s=1.0)}
+    limit, why = _choose_limit(forms, kappa, 0.05)
+    assert limit == want, why
 
 
 def test_methods_agree_and_trials_input():
@@ -169,3 +231,19 @@ def test_critical_point_coverage_over_seeds():
     assert 1 / 1.5 < np.std(inf, ddof=1) / np.mean(inf_stat) < 1.5
     # no blanket inflation: per-size systematics stay below the statistical errors typically
     assert np.median(np.array([r.xc_sys for r in res]) / stat) < 1.0
+
+
+@pytest.mark.slow
+def test_growth_exponent_coverage_over_seeds():
+    """m_c = 0.8 N^0.6 over 20 seeds: growth found every time; kappa within 2 total sigma in
+    >= 90%; the bootstrap error of kappa matches its scatter over seeds within a factor 1.5."""
+    res = [critical_point(success_data(2000 + s, mc=grow_mc, m_max=100, n_m=19), bootstrap=300, seed=s)
+           for s in range(20)]
+    assert all(r.limit == "grows" for r in res)
+    k = np.array([r.kappa for r in res])
+    err = np.array([r.errors["kappa"] for r in res])
+    stat = np.array([r.stat_errors["kappa"] for r in res])
+    print("kappa coverage", np.mean(np.abs(k - 0.6) < 2 * err), "spread/stat", np.std(k, ddof=1) / stat.mean(),
+          "median sys/stat", np.median(np.array([r.sys_errors["kappa"] for r in res]) / stat))
+    assert np.mean(np.abs(k - 0.6) < 2 * err) >= 0.9
+    assert 1 / 1.5 < np.std(k, ddof=1) / np.mean(stat) < 1.5
