@@ -5,6 +5,7 @@ never imports the simulator kernels.
 """
 from . import plots
 from .budget import Drift, Variant
+from .controls import parse_control, with_control
 from .crossings import CrossingResult, crossings
 from .fss import CollapseProblem, CollapseResult, collapse
 from .powerlaw import PowerLawFit, power_law
@@ -15,4 +16,4 @@ from .transition import CriticalPoint, OrderDiagnosis, critical_point, transitio
 __all__ = ["Table", "load", "aggregate", "wilson_interval", "critical_point", "CriticalPoint",
            "transition_order", "OrderDiagnosis", "power_law", "PowerLawFit", "analyze", "Report",
            "plots", "Variant", "Drift", "collapse", "CollapseResult", "CollapseProblem",
-           "crossings", "CrossingResult"]
+           "crossings", "CrossingResult", "parse_control", "with_control"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .controls import components, with_control
 from .table import Table, aggregate, load
 
 __all__ = ["Report", "analyze"]
@@ -27,6 +28,7 @@ class Report:
     order: object = None               # OrderDiagnosis or None
     power: object = None               # PowerLawFit of xc against ``vs``, or None
     collapse: object = None            # analysis.fss CollapseResult, or None
+    critical_by_control: dict = field(default_factory=dict)   # control -> CriticalPoint (vs=None)
     figures: dict = field(default_factory=dict)   # name -> path
     notes: list = field(default_factory=list)
 
@@ -38,11 +40,15 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
             out_dir=None, vs: str | None = None, order_parameter: str | None = "overlap",
             method: str = "logistic", level: float = 0.5, bootstrap: int = 300, seed: int = 0,
             where: dict | None = None, nu: float | None = None, collapse: bool = True,
-            figures: bool = True) -> Report:
+            figures: bool = True, controls=()) -> Report:
     """Analyse results at ``path`` (a task file, a merged file, a directory of task files, or an
     ``analysis.Table``).
 
     where: {column: value} selection applied first (e.g. {"lr": 0.5}).
+    control: a column or a ratio / product of two columns, e.g. "batch_size/d".
+    controls: further controls (same forms) whose critical points are reported after the main
+        one, e.g. ("batch_size/d",) to show m_c(N) with its growth law and (m/d)_c(N) with its
+        limit side by side (``Report.critical_by_control``; not with ``vs``).
     vs: a parameter (e.g. "d"): critical points per value, then a power law xc(vs).
     order_parameter: continuous per-replica column for ``transition_order`` (None to skip).
     Raises ValueError if a parameter other than control, size (and vs) varies inside a
@@ -55,10 +61,20 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
         table = table.where(**where)
         if len(table) == 0:
             raise ValueError(f"no rows left after where={where}")
+    controls = [c for c in ([controls] if isinstance(controls, str) else list(controls or ()))]
+    if controls and vs:
+        raise ValueError("controls= (extra controls) cannot be combined with vs=")
+    derived = []
+    for c in [control] + controls:
+        table, name = with_control(table, c)
+        derived.append(name)
+    control, controls = derived[0], [c for c in derived[1:] if c != derived[0]]
     for name in [control, size, observable] + ([vs] if vs else []):
         table._check(name)
     keys = [vs] if vs else []
-    _check_confounders(table, keys + [size, control])
+    # the columns a derived control is made of are part of the cell (m and d at fixed m/d)
+    _check_confounders(table, keys + [size, control] + [p for c in [control] + controls
+                                                         for p in components(c)])
     notes: list[str] = []
     agg = aggregate(table, by=keys + [size, control], observable=observable)
     rep = Report(text="", table=table, aggregated=agg, notes=notes)
@@ -74,7 +90,12 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
              f"; observable {observable}" + (f"; selection {where}" if where else ""), ""]
     if vs is None:
         rep.critical = cp_of(table)
+        rep.critical_by_control[control] = rep.critical
         lines.append(rep.critical.summary())
+        for c in controls:        # e.g. m/d next to m: the same sizes, another scaling hypothesis
+            cp = critical_point(table, extrapolate=len(table.unique(size)) >= 2, **dict(kw, control=c))
+            rep.critical_by_control[c] = cp
+            lines += ["", cp.summary()]
     else:
         rep.critical = {}
         xs, ys, dys = [], [], []
@@ -89,7 +110,8 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
                 if not len(ok):
                     continue
                 val, err = cp.xc[ok[-1]], cp.xc_err[ok[-1]]
-                notes.append(f"{vs}={key[vs]}: {control}_c at {size}={cp.sizes[ok[-1]]:g} used (no extrapolation)")
+                why = "grows with " + size if cp.limit == "grows" else "no extrapolation"
+                notes.append(f"{vs}={key[vs]}: {control}_c at {size}={cp.sizes[ok[-1]]:g} used ({why})")
             if isinstance(key[vs], (int, float)) and key[vs] > 0 and val > 0 and err > 0:
                 xs.append(key[vs]); ys.append(val); dys.append(err)
         if len(xs) >= 2:
@@ -194,6 +216,11 @@ def _figures(rep, table, control, size, observable, vs, out_dir):
         if np.isfinite(cp.xc_inf) or np.isfinite(cp.xc).sum() >= 1:
             plots.critical_point_plot(cp, ax=axes[1])
         save(f"critical_point{suffix}", fig)
+    for c, cp in list(rep.critical_by_control.items())[1:]:
+        fig, axes = plots.new_axes(ncols=2)
+        plots.observable_vs_control(table, c, size, observable, ax=axes[0], fit=cp)
+        plots.critical_point_plot(cp, ax=axes[1])
+        save("critical_point_" + "".join(ch if ch.isalnum() or ch in "_." else "_" for ch in c), fig)
     if rep.order is not None:
         fig, axes = plots.new_axes(ncols=2)
         plots.transition_order_plot(rep.order, ax=axes[0], kind="binder")

@@ -299,6 +299,9 @@ def cmd_analyze(args) -> int:
 # --------------------------------------------------------------------------------------------
 # quickstart
 
+QUICKSTART_CONTROLS = ("batch_size/d",)     # extra controls of the quickstart report
+
+
 def quickstart_config_path() -> str:
     """The quickstart config shipped inside the package (physsgd/runs/quickstart.toml)."""
     from importlib.resources import files
@@ -333,7 +336,9 @@ def cmd_quickstart(args) -> int:
         analyze = None
     if analyze is not None:
         try:
-            rep = analyze(results, control="batch_size", size="N", observable="success", out_dir=out)
+            # m_c(N) with its growth law, and m/d: if m_c grows like d, (m/d)_c(N) has a limit
+            rep = analyze(results, control="batch_size", size="N", observable="success", out_dir=out,
+                          controls=QUICKSTART_CONTROLS)
             if rep is not None and not isinstance(rep, (dict, list)):
                 print(rep)
             return EXIT_OK

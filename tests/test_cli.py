@@ -152,3 +152,41 @@ def test_real_quickstart_under_two_minutes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "qs" / "results.h5").exists()
     assert time.time() - t0 < 120
+
+
+def _tiny_quickstart_config(tmp_path) -> Path:
+    """The shipped quickstart with 3 sizes, 7 batch sizes, 16 replicas and 100 sweeps."""
+    import re
+    text = (ROOT / "runs" / "quickstart.toml").read_text()
+    for key, value in (("N", "[9, 15, 21]"), ("d", "[3, 5, 7]"), ("replicas", "16"), ("steps", "100"),
+                       ("batch_size", "[4, 8, 12, 16, 24, 32, 48]")):
+        text, n = re.subn(rf"(?m)^{key} = [^#\n]*", f"{key} = {value}   ", text)
+        assert n == 1, key
+    cfg = tmp_path / "tiny_quickstart.toml"
+    cfg.write_text(text)
+    return cfg
+
+
+def test_quickstart_report_shows_mc_per_size_and_limits(tmp_path, capsys, monkeypatch):
+    """Issue 6 test 3: the report on a (tiny) quickstart sweep shows m_c(N) per N and the large-N
+    limit (m_c(inf), or the growth law when m_c grows) with stat/sys/total errors, for m and m/d."""
+    import re
+    monkeypatch.setattr(cli, "quickstart_config_path", lambda: str(_tiny_quickstart_config(tmp_path)))
+    code, text, err = run_main(capsys, "quickstart", "--out", tmp_path / "qs", "--workers", "1")
+    assert code == 0, err
+    report = (tmp_path / "qs" / "report.txt").read_text()
+    assert report.strip() in text
+    num = r"[-+0-9.e]+"
+    for label in ("batch_size", r"\(batch_size/d\)"):
+        header = re.search(rf"(?m)^\s+N\s+{label}_c\s+stat\s+sys\s+total\s+width$", report)
+        assert header, label
+        rows = report[header.end():].splitlines()[1:4]
+        for N, row in zip((9, 15, 21), rows):      # N, value, stat, sys, total, width
+            assert re.fullmatch(rf"\s+{N}" + rf"\s+{num}" * 5, row), row
+        limit = re.search(rf"(?m)^  {label}_c\(inf\) = {num} ± {num} \(stat\) ± {num} \(sys\) = ± {num} \(total\)"
+                          rf"|^  {label}_c grows as N\^kappa, kappa = {num} ± {num} \(stat\) ± {num} \(sys\) "
+                          rf"= ± {num} \(total\)", report)
+        assert limit, label
+    # m/d is the quantity with a finite limit if m_c grows like d: its extrapolation is shown
+    assert re.search(rf"(?m)^  \(batch_size/d\)_c\(inf\) = {num} ± {num} \(stat\) ± {num} \(sys\) = ± {num} \(total\)",
+                     report), report
