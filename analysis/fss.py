@@ -616,6 +616,7 @@ class CollapseResult:
     unidentified: list = field(default_factory=list)    # variant refits pinned at a guard (not in sys)
     bootstrap_values: np.ndarray | None = None           # (n_boot, n_free) refit values
     n_bootstrap_failed: int = 0
+    poor_collapse: bool = False         # S_min > POOR_S with >= POOR_MIN_POINTS terms (see _poor_collapse)
     problem: CollapseProblem | None = field(default=None, repr=False)
 
     def scaled(self) -> ScaledData:
@@ -634,6 +635,10 @@ class CollapseResult:
                  + (" · (1 + b·L^(-omega))" if self.b is not None else ""),
                  f"  sizes: {self.problem.data.sizes.tolist()}, points with master curve: "
                  f"{self.n_points}, quality S = {self.quality:.3f}"]
+        if self.poor_collapse:
+            lines.append(f"  warning: S_min = {self.quality:.3g} >> 1: the data do not collapse within their "
+                         "errors (wrong form, corrections, or underestimated dy); the straight-line master "
+                         "curve then biases the parameters and the errors are not reliable")
         lines += ["  " + self._fmt(p) + (f"   [total ± {self.errors[p]:.2g}, S+1 width "
                                          f"{self.s1_widths.get(p, np.nan):.2g}]"
                                          if p in self.free else "")
@@ -848,7 +853,7 @@ def collapse(size, x, y, dy, xc=None, nu=None, zeta=None, x_window=None, fixed=N
         omega=values.get("omega"), values=values, quality=q.S, n_points=q.n_terms, free=free,
         errors=total, stat_errors=stat, sys_errors={n: sys_err.get(n, 0.0) for n in names},
         s1_widths=s1_widths, variants=variants, drift=drift, drift_refits=drift_refits,
-        unidentified=unidentified, bootstrap_values=boot, n_bootstrap_failed=n_failed, problem=problem)
+        unidentified=unidentified, poor_collapse=_poor_collapse(q.S, q.n_terms), bootstrap_values=boot, n_bootstrap_failed=n_failed, problem=problem)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -947,6 +952,16 @@ def _variants(problem, values, q, stat, noise, boot, corrections, omega, local_s
         var.L_min = spec.L_min
         (variants if spec.for_sys else drift_refits).append(var)
     return variants, drift_refits, unidentified
+
+
+POOR_S = 3.0            # S_min of a good collapse is ~1; its spread for n terms is ~sqrt(2/n)
+POOR_MIN_POINTS = 20    # with >= 20 terms, S > 3 is far beyond that noise
+
+
+def _poor_collapse(S: float, n_terms: int) -> bool:
+    """S_min >> 1 with enough terms: the residuals are not noise, so the local straight-line
+    master curve (and everything fitted through it) is biased."""
+    return bool(n_terms >= POOR_MIN_POINTS and S > POOR_S)
 
 
 def _at_bound(problem: CollapseProblem, p: dict, rtol=0.02) -> list:

@@ -83,6 +83,15 @@ def test_fixed_parameters_and_window_self_consistency():
     assert {v.label for v in res.variants} >= {"window x0.75", "window x1.5"}
 
 
+def test_poor_collapse_is_flagged():
+    S, X, Y, DY = synthetic(9)
+    good = collapse(S, X, Y, DY, bootstrap=0, systematics=False, s1=False)
+    bad = collapse(S, X, Y, DY / 3, bootstrap=0, systematics=False, s1=False)   # errors 3x too small
+    assert not good.poor_collapse and "warning: S_min" not in good.summary()
+    assert bad.quality > 3 and bad.n_points >= 20 and bad.poor_collapse
+    assert "warning: S_min" in bad.summary()
+
+
 def test_corrections_fit_has_b_and_omega():
     data = synthetic(3, b=1.0, omega=1.0)
     res = collapse(*data, corrections=True, fixed={"omega": 1.0}, bootstrap=20, seed=2)
