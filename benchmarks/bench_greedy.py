@@ -131,10 +131,11 @@ def check(N=63, K=3, m=16, R=4, seed=5):
         Xb = X[r].reshape(m, N).astype(float)
         yb = np.array([engine.teacher_output(cfg, Wt[r], setup["fields_t"][r], setup["vt"], Xb[mu],
                                              np.empty(K)) for mu in range(m)])
-        H, f, wrong = np.empty((m, K)), np.empty(m), np.zeros(m, np.int64)
-        ksteps.batch_state(cfg, W, setup["fields_s"][r], setup["vs"], Xb, yb, H, f, wrong)
+        H, f, wrong = np.empty((K, m)), np.empty(m), np.zeros(m, np.int64)
+        XT = Xb.T.copy()                 # the kernels take one sample per column
+        ksteps.batch_state(cfg, W, setup["fields_s"][r], setup["vs"], XT, yb, H, f, wrong)
         for idx in order[r]:
-            ksteps.propose_flip(cfg, s, W, setup["fields_s"][r], setup["vs"], Xb, yb, H, f, wrong,
+            ksteps.propose_flip(cfg, s, W, setup["fields_s"][r], setup["vs"], XT, yb, H, f, wrong,
                                 int(idx))
         assert np.array_equal(W.reshape(K, d), peer.W[r]), f"replica {r}: weights differ"
     print(f"greedy check N={N} K={K} m={m} R={R}: NumPy sweep == physsgd kernels  OK")

@@ -230,14 +230,14 @@ def _compare_greedy(arch, temperature, ties, n_sweeps=4, m=9, seed=0):
     s = krng.seed_states(seed, 1, 7)[0]
     sr = s.copy()
     order, order_r = np.arange(K * F), np.arange(K * F)
-    H, f, wrong = np.empty((m, K)), np.empty(m), np.zeros(m, np.int64)
+    H, f, wrong = np.empty((K, m)), np.empty(m), np.zeros(m, np.int64)
     n_accepted = 0
     for _ in range(n_sweeps):
         X = rng.choice([-1.0, 1.0], (m, N))
         y = teacher.label(Wt, X)
         if rng.uniform() < 0.3:
             y[0] = -y[0]                   # an unrealisable sample now and then
-        err = steps.greedy_sweep(cfg, s, W, fields, v, X, y, H, f, wrong, order)
+        err = steps.greedy_sweep(cfg, s, W, fields, v, X.T.copy(), y, H, f, wrong, order)
         Wr, err_r, accepted = ref.greedy_sweep(net, sr, Wr, X, y, order_r, temperature, ties)
         n_accepted += len(accepted)
         np.testing.assert_array_equal(order, order_r)     # same random order
@@ -266,14 +266,15 @@ def test_propose_flip_one_by_one(arch):
     W = rng.choice([-1.0, 1.0], (K, F))
     X = rng.choice([-1.0, 1.0], (m, N))
     y = rng.choice([-1.0, 1.0], m)
-    H, f, wrong = np.empty((m, K)), np.empty(m), np.zeros(m, np.int64)
-    E = steps.batch_state(cfg, W, fields, v, X, y, H, f, wrong)
+    H, f, wrong = np.empty((K, m)), np.empty(m), np.zeros(m, np.int64)
+    XT = X.T.copy()                    # the kernels take the batch one sample per column
+    E = steps.batch_state(cfg, W, fields, v, XT, y, H, f, wrong)
     assert E == ref.energy(net, W, X, y)
     s = krng.seed_states(1, 1, 3)[0]
     sr = s.copy()
     Wr = W.copy()
     for idx in rng.integers(0, K * F, 60):
-        dE = steps.propose_flip(cfg, s, W, fields, v, X, y, H, f, wrong, idx)
+        dE = steps.propose_flip(cfg, s, W, fields, v, XT, y, H, f, wrong, idx)
         Wr, dEr = ref.propose(net, sr, Wr, X, y, idx, 0.5, "random")
         assert dE == dEr
         np.testing.assert_array_equal(W, Wr)
@@ -285,8 +286,8 @@ def test_batch_state_raw_fields_are_exact_integers():
     cfg = make_cfg(algo=steps.GREEDY_ALGO, N=N, act_s=ACT["sign"], out_s=OUT["sign"])
     W = np.array([[-1.0] * 9 + [1.0] * 3])        # raw field -6 on x = 1
     X, y = np.ones((m, N)), np.ones(m)
-    H, f, wrong = np.empty((m, 1)), np.empty(m), np.zeros(m, np.int64)
-    steps.batch_state(cfg, W, np.zeros((1, 1), np.int64), np.ones(1), X, y, H, f, wrong)
+    H, f, wrong = np.empty((1, m)), np.empty(m), np.zeros(m, np.int64)
+    steps.batch_state(cfg, W, np.zeros((1, 1), np.int64), np.ones(1), X.T.copy(), y, H, f, wrong)
     assert H[0, 0] == ref.raw_fields(W, None, True, X)[0, 0] == -6.0
 
 
@@ -298,12 +299,13 @@ def test_propose_flip_reaches_exact_tie():
     W = np.array([[-1.0] * 9 + [1.0] * 3])        # raw field -6: label -1, teacher says +1
     X, y = np.ones((m, N)), np.ones(m)
     fields = np.zeros((1, 1), np.int64)
-    H, f, wrong = np.empty((m, 1)), np.empty(m), np.zeros(m, np.int64)
-    steps.batch_state(cfg, W, fields, np.ones(1), X, y, H, f, wrong)
+    H, f, wrong = np.empty((1, m)), np.empty(m), np.zeros(m, np.int64)
+    XT = X.T.copy()
+    steps.batch_state(cfg, W, fields, np.ones(1), XT, y, H, f, wrong)
     s = krng.seed_states(0, 1, 0)[0]
     Wr, dE_ref, dE_kernel = W.copy(), [], []
     for idx in (0, 1, 2):                          # -6 -> -4 -> -2 -> 0: the last flip fixes it
-        dE_kernel.append(steps.propose_flip(cfg, s, W, fields, np.ones(1), X, y, H, f, wrong, idx))
+        dE_kernel.append(steps.propose_flip(cfg, s, W, fields, np.ones(1), XT, y, H, f, wrong, idx))
         Wr, dE = ref.propose(net, s, Wr, X, y, idx, 0.0, "accept")
         dE_ref.append(dE)
     assert dE_ref == [0, 0, -1]

@@ -144,7 +144,8 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
     buf = np.zeros((K, F))
     G = np.empty((K, F))
     dfdh = np.empty(K)
-    Hb = np.empty((m, K))
+    XT = np.empty((N, m))       # greedy moves read the batch one input (row) at a time
+    HT = np.empty((K, m))
     fb = np.empty(m)
     wrong = np.zeros(m, dtype=np.int64)
     flip_order = np.arange(K * F)
@@ -164,14 +165,16 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
                 errors = 0
                 for idx in flip_order:
                     next_batch(cfg, s_train, Xb, yb, Xtr, ytr, order, pos, Wt, fields_t, vt, ht)
-                    errors += batch_state(cfg, W, fields_s, vs, Xb, yb, Hb, fb, wrong)
-                    propose_flip(cfg, s_train, W, fields_s, vs, Xb, yb, Hb, fb, wrong, idx)
+                    XT[:, :] = Xb.T
+                    errors += batch_state(cfg, W, fields_s, vs, XT, yb, HT, fb, wrong)
+                    propose_flip(cfg, s_train, W, fields_s, vs, XT, yb, HT, fb, wrong, idx)
                 berr = errors / (m * flip_order.shape[0])
                 finite = True
             else:
                 next_batch(cfg, s_train, Xb, yb, Xtr, ytr, order, pos, Wt, fields_t, vt, ht)
                 if cfg.algo == GREEDY_ALGO:
-                    berr = greedy_sweep(cfg, s_train, W, fields_s, vs, Xb, yb, Hb, fb, wrong, flip_order)
+                    XT[:, :] = Xb.T
+                    berr = greedy_sweep(cfg, s_train, W, fields_s, vs, XT, yb, HT, fb, wrong, flip_order)
                     finite = True
                 else:
                     berr, finite = sgd_step(cfg, W, W0, fields_s, vs, buf, G, Xb, yb, h, h0, dfdh)

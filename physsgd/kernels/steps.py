@@ -73,15 +73,25 @@ def sgd_step(cfg, W, W0, fields, v, buf, G, Xb, yb, h, h0, dfdh):
 
 
 @njit
-def batch_state(cfg, W, fields, v, Xb, yb, H, f, wrong):
-    """Raw (unscaled) fields, outputs and errors of the batch; returns the number of errors.
+def batch_state(cfg, W, fields, v, XT, yb, HT, f, wrong):
+    """Raw (unscaled) fields HT (K, m), outputs and errors of the batch XT (N, m, one sample per
+    column); returns the number of errors.
 
-    Raw sums keep +-1 weights on +-1 inputs exact integers, so ties h = 0 are detected exactly."""
-    scale = 1.0 / math.sqrt(W.shape[1])
+    Raw sums keep +-1 weights on +-1 inputs exact integers, so ties h = 0 are detected exactly.
+    Column layout: a proposal for weight (k, j) reads one contiguous row XT[input]."""
+    K, F = W.shape
+    m = XT.shape[1]
+    scale = 1.0 / math.sqrt(F)
+    HT[:, :] = 0.0
+    for k in range(K):
+        for j in range(F):
+            w = W[k, j]
+            x = XT[j if cfg.dense_s else fields[k, j]]
+            for mu in range(m):
+                HT[k, mu] += w * x[mu]
     E = 0
-    for mu in range(Xb.shape[0]):
-        raw_fields(W, fields, cfg.dense_s, Xb[mu], H[mu])
-        f[mu] = _raw_output(cfg, v, H[mu], -1, 0.0, scale)
+    for mu in range(m):
+        f[mu] = _raw_output(cfg, v, HT[:, mu], -1, 0.0, scale)
         wrong[mu] = 1 if predict(cfg.out_s, f[mu]) != yb[mu] else 0
         E += wrong[mu]
     return E
@@ -102,19 +112,67 @@ def _raw_output(cfg, v, Hmu, k, hk, scale):
 
 
 @njit
-def _output_after_flip(cfg, v, Hmu, fmu, k, hk_new, scale):
-    """Student output after unit k's raw field becomes hk_new (others unchanged).
-
-    Incremental (O(1)) only where it is exact: sign units with an integer read-out give integer
-    vote counts and +-1 products. Otherwise recompute (O(K)), so that an exact tie f = 0 (e.g.
-    erf(a) + erf(-a)) is not turned into +-1e-16 by rounding and sign(0) = +1 is kept."""
-    if not cfg.exact_votes:
-        return _raw_output(cfg, v, Hmu, k, hk_new, scale)
-    g_old = g(cfg.act_s, Hmu[k] * scale)
-    g_new = g(cfg.act_s, hk_new * scale)
+def _vote_output(cfg, v, fmu, k, new_sign):
+    """Output of sign units after unit k's vote turns to new_sign (it was -new_sign): exact
+    integer vote counts and +-1 products, O(1)."""
     if cfg.out_s == PARITY:
-        return fmu * g_old * g_new
-    return fmu + v[k] * (g_new - g_old)
+        return -fmu
+    return fmu + 2.0 * v[k] * new_sign
+
+
+@njit
+def propose_flip(cfg, s, W, fields, v, XT, yb, HT, f, wrong, idx):
+    """Propose flipping weight idx (= k * F + j); apply it if accepted. Returns the accepted dE.
+
+    Sign units (exact_votes): only samples whose unit-k vote changes can change the output, so
+    the rest are skipped in O(1). Other activations recompute the output from the raw fields
+    (O(K)), so an exact tie f = 0 (e.g. erf(a) + erf(-a)) survives rounding."""
+    K, F = W.shape
+    m = XT.shape[1]
+    scale = 1.0 / math.sqrt(F)
+    k = idx // F
+    j = idx - k * F
+    x = XT[j if cfg.dense_s else fields[k, j]]
+    hk = HT[k]
+    step = -2.0 * W[k, j]
+    dE = 0
+    if cfg.exact_votes:
+        for mu in range(m):
+            new = hk[mu] + step * x[mu]
+            if (new >= 0.0) == (hk[mu] >= 0.0):
+                continue
+            f_new = _vote_output(cfg, v, f[mu], k, 1.0 if new >= 0.0 else -1.0)
+            dE += (1 if predict(cfg.out_s, f_new) != yb[mu] else 0) - wrong[mu]
+    else:
+        for mu in range(m):
+            f_new = _raw_output(cfg, v, HT[:, mu], k, hk[mu] + step * x[mu], scale)
+            dE += (1 if predict(cfg.out_s, f_new) != yb[mu] else 0) - wrong[mu]
+    if not accept_move(cfg, s, dE):
+        return 0
+    W[k, j] = -W[k, j]
+    for mu in range(m):
+        new = hk[mu] + step * x[mu]
+        if cfg.exact_votes:
+            if (new >= 0.0) != (hk[mu] >= 0.0):
+                f[mu] = _vote_output(cfg, v, f[mu], k, 1.0 if new >= 0.0 else -1.0)
+        else:
+            f[mu] = _raw_output(cfg, v, HT[:, mu], k, new, scale)
+        hk[mu] = new
+        wrong[mu] = 1 if predict(cfg.out_s, f[mu]) != yb[mu] else 0
+    return dE
+
+
+@njit
+def greedy_sweep(cfg, s, W, fields, v, XT, yb, HT, f, wrong, order):
+    """Propose a flip of every weight once, in a fresh random order, judged on one batch.
+
+    Returns the fraction of batch errors *before* the sweep: on a fresh batch an unbiased
+    estimate of the current student's error, as sgd_step's."""
+    E_before = batch_state(cfg, W, fields, v, XT, yb, HT, f, wrong)
+    shuffle(s, order)
+    for idx in order:
+        propose_flip(cfg, s, W, fields, v, XT, yb, HT, f, wrong, idx)
+    return E_before / XT.shape[1]
 
 
 @njit
@@ -132,38 +190,3 @@ def accept_move(cfg, s, dE):
     return False
 
 
-@njit
-def propose_flip(cfg, s, W, fields, v, Xb, yb, H, f, wrong, idx):
-    """Propose flipping weight idx (= k * F + j); apply it if accepted. Returns the accepted dE."""
-    K, F = W.shape
-    scale = 1.0 / math.sqrt(F)
-    k = idx // F
-    j = idx - k * F
-    col = j if cfg.dense_s else fields[k, j]
-    step = -2.0 * W[k, j]
-    dE = 0
-    for mu in range(Xb.shape[0]):
-        f_new = _output_after_flip(cfg, v, H[mu], f[mu], k, H[mu, k] + step * Xb[mu, col], scale)
-        dE += (1 if predict(cfg.out_s, f_new) != yb[mu] else 0) - wrong[mu]
-    if not accept_move(cfg, s, dE):
-        return 0
-    W[k, j] = -W[k, j]
-    for mu in range(Xb.shape[0]):
-        hk_new = H[mu, k] + step * Xb[mu, col]
-        f[mu] = _output_after_flip(cfg, v, H[mu], f[mu], k, hk_new, scale)
-        H[mu, k] = hk_new
-        wrong[mu] = 1 if predict(cfg.out_s, f[mu]) != yb[mu] else 0
-    return dE
-
-
-@njit
-def greedy_sweep(cfg, s, W, fields, v, Xb, yb, H, f, wrong, order):
-    """Propose a flip of every weight once, in a fresh random order, judged on one batch.
-
-    Returns the fraction of batch errors *before* the sweep: on a fresh batch an unbiased
-    estimate of the current student's error, as sgd_step's."""
-    E_before = batch_state(cfg, W, fields, v, Xb, yb, H, f, wrong)
-    shuffle(s, order)
-    for idx in order:
-        propose_flip(cfg, s, W, fields, v, Xb, yb, H, f, wrong, idx)
-    return E_before / Xb.shape[0]
