@@ -30,7 +30,7 @@ def sample_error(out, F, y):
     return 1.0 if sign(F) != y else 0.0
 
 
-@njit
+@njit   # no fastmath here: LLVM then drops the isfinite check (tests/test_kernels_reference.py)
 def sgd_step(cfg, W, W0, fields, v, buf, G, Xb, yb, h, h0, dfdh):
     """In place: w <- w - lr * (momentum buffer of grad mean-batch loss + weight_decay * w).
 
