@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 import time
@@ -76,7 +77,9 @@ def run_task(key: str, params: dict, out_dir: str, threads: int | None = None) -
                               "n_diverged": int(result.diverged.sum())})
 
 
-def _init_worker(threads):
+def _init_worker(threads, parent_pid=None):
+    if parent_pid is not None:
+        _exit_with_parent(parent_pid)
     # Each worker process gets its share of the cores for numba's parallel loops.
     if threads:
         try:
@@ -84,6 +87,29 @@ def _init_worker(threads):
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         except ImportError:
             pass
+
+
+def _exit_with_parent(parent: int, poll_seconds: float = 1.0):
+    """A worker whose parent was killed (kill -9 of `physsgd run`, a terminal closed) would
+    otherwise finish its task and write a file into a directory the user may have since removed
+    or reused; it exits instead, leaving nothing (task files are written atomically)."""
+    import threading
+    if sys.platform.startswith("linux"):      # the kernel kills us at once, even mid-kernel
+        try:
+            import ctypes
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:                # the parent died before we got here
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,7 +250,7 @@ def _run_local(todo, out_dir, workers, threads, finished):
         _warm_up(todo[0])
     ctx = multiprocessing.get_context("spawn")
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                  initargs=(threads,))
+                                  initargs=(threads, os.getpid()))
     try:
         futures = [pool.submit(run_task, t.key, t.params, out_dir, threads) for t in todo]
         for fut in cf.as_completed(futures):

@@ -623,7 +623,7 @@ def _check_run(run: dict, origin, ctx, at, params) -> dict:
         "alpha": lambda x: v.real("alpha", x, 0, low_open=True, allow_none=True),
         "replicas": lambda x: v.integer("replicas", x, 1),
         "seed": lambda x: v.integer("seed", x, 0),
-        "init_scale": lambda x: v.real("init_scale", x, 0, low_open=True),
+        "init_scale": lambda x: v.real("init_scale", x, 0),     # 0: a zero start (Hebb curves)
         "record": lambda x: [v.integer(f"record[{i}]", y, 0) for i, y in enumerate(x)]
                             if isinstance(x, list) else v.integer("record", x, 2),
         "success_eps": lambda x: v.real("success_eps", x, 0, allow_none=True),

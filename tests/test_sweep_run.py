@@ -234,6 +234,53 @@ def test_kill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     assert_same_content(tmp_path / "ref.h5", tmp_path / "out.h5")
 
 
+def _children(pid):
+    """pids whose parent is pid (Linux /proc)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return kids
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
+def test_workers_exit_when_only_the_parent_is_killed(tmp_path):
+    """kill -9 of `physsgd run` alone (not its process group) must not leave workers running on."""
+    cfg = write_config(tmp_path, config_text(steps=2000))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "physsgd.cli", "run", cfg, "--out", str(out),
+                             "--workers", "2", "--quiet"], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        workers = [p for p in _children(proc.pid) if _alive(p)]
+        time.sleep(0.1)
+    assert workers, "no worker processes appeared"
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    survivors = [p for p in workers if _alive(p)]
+    for p in survivors:
+        os.kill(p, signal.SIGKILL)
+    assert not survivors
+
+
 def test_two_concurrent_shards_then_merge_equal_a_single_run(tmp_path):
     cfg = write_config(tmp_path, config_text())
     out = tmp_path / "out"

@@ -244,7 +244,7 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
         success[r] = eps_g[r, n_rec - 1] <= cfg.success_eps
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)   # nogil: callers' threads (watchdogs, dask) keep running
 def train_replicas(cfg, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_user, ytest_user,
                    s_train, s_test, record_steps, eps_g, train_err, R, Q, T, wchange, wnorm,
                    diverged, success, stopped):
