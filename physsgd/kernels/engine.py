@@ -86,6 +86,20 @@ def set_error(cfg, W, W0, fields, v, X, y, h, h0):
 
 
 @njit
+def errors_at_most(cfg, W, W0, fields, v, X, y, h, h0, limit):
+    """Whether a classifier misclassifies at most ``limit`` samples of (X, y); stops counting at
+    the first error beyond it, so a failing success check costs a few samples, not a test set."""
+    errors = 0
+    for mu in range(X.shape[0]):
+        Fv = student_output(cfg, W, W0, fields, v, X[mu], h, h0)
+        if sign(Fv) != y[mu]:
+            errors += 1
+            if errors > limit:
+                return False
+    return True
+
+
+@njit
 def measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, h, h0, ws_full, Rm, Qm, Tm):
     """Fill Rm, Qm (Tm is fixed) and return eps_g (closed form or test set)."""
     K, F = W.shape
@@ -188,6 +202,10 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
         check = cfg.stop_rule != STOP_NONE and step > 0 and (step % cfg.check_every == 0 or is_record)
         if not (is_record or check):
             continue
+        if (not is_record and cfg.stop_rule == STOP_SUCCESS and cfg.eg_mode == EG_TESTSET
+                and cfg.out_s != SUM and not errors_at_most(cfg, W, W0, fields_s, vs, Xte, yte, h, h0,
+                                                            cfg.success_eps * Xte.shape[0])):
+            continue    # not yet a success: found out at the first few errors, not a full pass
         # observables at this step
         eg = measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, h, h0, ws_full,
                      R[r, rec], Q[r, rec], T[r])
