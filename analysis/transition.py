@@ -564,10 +564,12 @@ def critical_point(table_or_arrays, control: str = "batch_size", size: str = "N"
         boot = _bootstrap_data(c, bootstrap, rng)     # shared by all methods: same resamples
         for m in methods:
             central, uc = _fit_size_all(c, m, level, bounds, boot)
+            inside = c.u.min() <= central.uc <= c.u.max() if np.isfinite(central.uc) else False
             if m == method:
                 fits.append(central)
-                width[i] = central.width
-            inside = c.u.min() <= central.uc <= c.u.max() if np.isfinite(central.uc) else False
+                # no transition inside the data (e.g. never any success): its width is undefined,
+                # not the 1e40 a flat fit's vanishing slope would give
+                width[i] = central.width if inside else np.nan
             if not inside:
                 if m == method:
                     notes.append(f"{size}={sizes[i]:g}: {observable} does not cross {level:g} inside the "

@@ -247,3 +247,17 @@ def test_growth_exponent_coverage_over_seeds():
           "median sys/stat", np.median(np.array([r.sys_errors["kappa"] for r in res]) / stat))
     assert np.mean(np.abs(k - 0.6) < 2 * err) >= 0.9
     assert 1 / 1.5 < np.std(k, ddof=1) / np.mean(stat) < 1.5
+
+
+def test_width_is_nan_for_a_size_without_a_transition():
+    """A size whose success never crosses the level has no transition width (was ~1e40)."""
+    m = np.repeat([1, 2, 4, 8, 16, 32], 20).astype(float)
+    rows = {"batch_size": [], "N": [], "success": []}
+    rng = np.random.default_rng(0)
+    for N, mc in ((10, 4.0), (20, 8.0), (40, None)):
+        p = np.zeros_like(m) if mc is None else 1 / (1 + np.exp(-(np.log(m) - np.log(mc)) / 0.3))
+        rows["batch_size"] += list(m)
+        rows["N"] += [N] * len(m)
+        rows["success"] += list(rng.random(len(m)) < p)
+    cp = critical_point({k: np.asarray(v) for k, v in rows.items()}, bootstrap=20, extrapolate=False)
+    assert np.isnan(cp.width[-1]) and np.all(np.isfinite(cp.width[:2]))
