@@ -60,7 +60,9 @@ def run_task(key: str, params: dict, out_dir: str, threads: int | None = None) -
     train_params = result.params
     result.params = params          # the canonical params: re-hashing the file gives its name
     result.wall_time = wall
+    from .kernels import SOURCE_DIGEST
     attrs = {"key": key, "seed": int(params["run"]["seed"]), "physsgd_version": physsgd.__version__,
+             "kernels_sha256": SOURCE_DIGEST,
              "numpy_version": numpy.__version__, "numba_version": numba_version, "host": host,
              "pid": os.getpid(), "threads": int(threads or 0), "wall_time": wall,
              "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import warnings
 import re
 import socket
 import time
@@ -152,7 +153,13 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:   # exists, owned by someone else
         return True
-    return True
+    # a killed writer whose parent died too may linger as a zombie (a container's PID 1 need not
+    # reap orphans); it writes nothing more, so its temp file is stale
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def clean_stale_temps(out_dir) -> list:
@@ -251,6 +258,14 @@ def merge(sources, out_path) -> int:
                         dst.attrs[a] = val
                     infos[key] = _group_info(src)
             out.create_dataset("index", data=index_table(infos))
+            # task keys hash the parameters, not the code: a sweep resumed across a kernel change
+            # mixes results of two simulators, which is worth a loud warning
+            digests = sorted({str(_attr(tasks[k], "kernels_sha256")) for k in infos} - {"None"})
+            if len(digests) > 1:
+                warnings.warn(f"merging tasks simulated by {len(digests)} different kernel versions "
+                              f"(attribute kernels_sha256); re-run into a fresh directory for "
+                              f"results from one code version", stacklevel=2)
+                out.attrs["mixed_kernel_versions"] = True
             from ._version import __version__
             out.attrs["physsgd_version"] = __version__
             out.attrs["n_tasks"] = len(infos)
@@ -303,3 +318,8 @@ def read_index(path) -> np.ndarray:
     """The ``/index`` table of a merged file, string columns decoded to str (numpy structured array)."""
     with h5py.File(path, "r") as f:
         return f["index"][()]
+
+
+def _attr(group, name):
+    value = group.attrs.get(name)
+    return value.decode() if isinstance(value, bytes) else value
