@@ -1,7 +1,7 @@
 """Machine limits the SGD benchmark is read against.
 
 * Gaussian draws per second (float64, one core unless ``threads`` > 1):
-  - inside numba: physsgd's own generator (xoshiro256** + Box-Muller, ``kernels.rng.fill_normal``),
+  - inside numba: physsgd's own generator (xoshiro256** + ziggurat, ``kernels.rng.fill_normal``),
     numba's built-in ``np.random.standard_normal``, and a reference ziggurat on the same
     xoshiro256** stream (``zig_fill``, defined here: numpy's 256-layer, one-u64-per-draw
     algorithm). The fastest of them is the "numba Gaussian limit". Raw xoshiro u64/s too.
@@ -234,7 +234,7 @@ def _par_numba_builtin(bufs, reps):
 def rng_probe(threads=1, n=1000, reps=2000):
     """Short interleavable probe of the limits that load moves most (used inside each
     benchmark round so fractions compare numbers measured under the same load): draws/s of
-    physsgd's Box-Muller and of the reference ziggurat at ``threads``, numpy SFC64 draws/s,
+    physsgd fill_normal and of the reference ziggurat at ``threads``, numpy SFC64 draws/s,
     1000x1000 GEMM FLOP/s. One timing each of ~0.1-0.3 s (the caller keeps the best over
     rounds): long enough to see the same CPU share as the timed runs, whereas min-of-many
     millisecond timings (``best_time``) catch full-core bursts on a contended machine."""
@@ -287,7 +287,7 @@ def numba_gaussian_rates(threads=1, n=1000, reps=2000, min_seconds=0.3):
         out = {}
         par_bm = _par_bm()
         par_bm(st, bufs, 1)
-        out["numba xoshiro+Box-Muller (physsgd fill_normal)"] = draws / best_time(
+        out["numba xoshiro+ziggurat (physsgd fill_normal)"] = draws / best_time(
             lambda: par_bm(st, bufs, reps), min_seconds)
         _par_zig(st, bufs, 1, ZIG_KI, ZIG_WI, ZIG_FI)
         out["numba xoshiro+ziggurat (reference, machine_limits.zig_fill)"] = draws / best_time(
@@ -373,7 +373,7 @@ def measure(threads=1, quick=False):
         "threads": threads,
         "numba": numba_r, "numpy": numpy_r, "torch": torch_r,
         "numba_limit": max(gauss.values()), "numba_limit_name": max(gauss, key=gauss.get),
-        "physsgd_rng": numba_r["numba xoshiro+Box-Muller (physsgd fill_normal)"],
+        "physsgd_rng": numba_r["numba xoshiro+ziggurat (physsgd fill_normal)"],
         "numpy_limit": max(numpy_r.values()), "numpy_limit_name": max(numpy_r, key=numpy_r.get),
         "gemm": gemm, "gemm_n": 1000 if quick else 2000, "blas": blas_threads_env(),
         "parallel_control": control,

@@ -384,7 +384,7 @@ def physsgd_kernel_update(W, Wt, X, lr=LR):
 def physsgd_train_one_step(N, K, M, m, R=2, seed=3, lr=LR):
     """One step of ps.train; returns (R, Q after the step) and the same computed by the reference
     formula from the initial weights and inputs reconstructed from physsgd's documented streams
-    (setup stream for weights, xoshiro train stream (seed, r, 1) + Box-Muller for inputs)."""
+    (setup stream for weights, xoshiro train stream (seed, r, 1) + ziggurat for inputs)."""
     import physsgd as ps
     tr = importlib.import_module("physsgd.train")
     from physsgd.kernels.rng import fill_normal, seed_states
