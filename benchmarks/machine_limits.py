@@ -49,32 +49,9 @@ def best_time(fn, min_seconds=0.3, min_reps=3, max_reps=50):
 
 
 # --------------------------------------------------------------------------- ziggurat (reference)
-def _ziggurat_tables():
-    """Tables of Marsaglia & Tsang's ziggurat, 256 layers, 52-bit mantissa (as in numpy)."""
-    dn = 3.6541528853610088
-    tn = dn
-    vn = 0.00492867323399
-    m1 = 2.0 ** 52
-    ki = np.zeros(256, np.uint64)
-    wi = np.zeros(256)
-    fi = np.zeros(256)
-    q = vn / math.exp(-0.5 * dn * dn)
-    ki[0] = np.uint64((dn / q) * m1)
-    ki[1] = 0
-    wi[0] = q / m1
-    wi[255] = dn / m1
-    fi[0] = 1.0
-    fi[255] = math.exp(-0.5 * dn * dn)
-    for i in range(254, 0, -1):
-        dn = math.sqrt(-2.0 * math.log(vn / dn + math.exp(-0.5 * dn * dn)))
-        ki[i + 1] = np.uint64((dn / tn) * m1)
-        tn = dn
-        fi[i] = math.exp(-0.5 * dn * dn)
-        wi[i] = dn / m1
-    return ki, wi, fi
-
-
-ZIG_KI, ZIG_WI, ZIG_FI = _ziggurat_tables()
+# physsgd's own tables: the reference loop below differs from kernels.rng.fill_normal only in
+# taking them as arguments
+from physsgd.kernels.rng import _ZIG_FI as ZIG_FI, _ZIG_KI as ZIG_KI, _ZIG_WI as ZIG_WI  # noqa: E402
 ZIG_R = 3.6541528853610088
 ZIG_INV_R = 1.0 / ZIG_R
 _INV_2_53 = 1.0 / 9007199254740992.0
