@@ -617,6 +617,7 @@ class CollapseResult:
     bootstrap_values: np.ndarray | None = None           # (n_boot, n_free) refit values
     n_bootstrap_failed: int = 0
     poor_collapse: bool = False         # S_min > POOR_S with >= POOR_MIN_POINTS terms (see _poor_collapse)
+    at_bound: list = field(default_factory=list)   # free parameters of the central fit pinned at a guard
     problem: CollapseProblem | None = field(default=None, repr=False)
 
     def scaled(self) -> ScaledData:
@@ -639,6 +640,10 @@ class CollapseResult:
             lines.append(f"  warning: S_min = {self.quality:.3g} >> 1: the data do not collapse within their "
                          "errors (wrong form, corrections, or underestimated dy); the straight-line master "
                          "curve then biases the parameters and the errors are not reliable")
+        if self.at_bound:
+            lines.append(f"  warning: {', '.join(self.at_bound)} at the edge of its allowed range: not "
+                         "determined by the data (for xc: no fixed critical point inside the data, e.g. "
+                         "one that drifts with L; consider a scaled control variable)")
         lines += ["  " + self._fmt(p) + (f"   [total ± {self.errors[p]:.2g}, S+1 width "
                                          f"{self.s1_widths.get(p, np.nan):.2g}]"
                                          if p in self.free else "")
@@ -853,7 +858,9 @@ def collapse(size, x, y, dy, xc=None, nu=None, zeta=None, x_window=None, fixed=N
         omega=values.get("omega"), values=values, quality=q.S, n_points=q.n_terms, free=free,
         errors=total, stat_errors=stat, sys_errors={n: sys_err.get(n, 0.0) for n in names},
         s1_widths=s1_widths, variants=variants, drift=drift, drift_refits=drift_refits,
-        unidentified=unidentified, poor_collapse=_poor_collapse(q.S, q.n_terms), bootstrap_values=boot, n_bootstrap_failed=n_failed, problem=problem)
+        unidentified=unidentified, poor_collapse=_poor_collapse(q.S, q.n_terms),
+        at_bound=_at_bound(problem, values), bootstrap_values=boot, n_bootstrap_failed=n_failed,
+        problem=problem)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -977,6 +984,10 @@ def _at_bound(problem: CollapseProblem, p: dict, rtol=0.02) -> list:
             out.append(n)
         elif n == "omega" and (v <= bd.omega[0] * (1 + rtol) or v >= bd.omega[1] * (1 - rtol)):
             out.append(n)
+        elif n == "xc":       # xc is kept inside the data's x range
+            lo, hi = float(problem.data.x.min()), float(problem.data.x.max())
+            if v <= lo + rtol * (hi - lo) or v >= hi - rtol * (hi - lo):
+                out.append(n)
     return out
 
 

@@ -92,6 +92,27 @@ def test_poor_collapse_is_flagged():
     assert "warning: S_min" in bad.summary()
 
 
+def test_critical_point_drifting_out_of_the_data_is_flagged():
+    """A transition point that moves with L (m_c ~ L, fitted in log m) has no fixed xc: the fit
+    runs to the edge of the data and must say so; a fixed one must not be flagged."""
+    rng = np.random.default_rng(3)
+    x = np.log(np.geomspace(4, 80, 11))
+    rows = []
+    for L in (9, 15, 21, 27):
+        for drift, key in ((np.log(1.4 * L), "drift"), (np.log(20.0), "fixed")):
+            p = 1 / (1 + np.exp(-(x - drift) * L ** 0.5 * 2))
+            y = np.clip(p + 0.02 * rng.standard_normal(x.size), 0, 1)
+            rows += [(key, L, xi, yi) for xi, yi in zip(x, y)]
+    rows = np.array(rows, dtype=object)
+    fits = {}
+    for key in ("drift", "fixed"):
+        sel = rows[rows[:, 0] == key]
+        fits[key] = collapse(sel[:, 1].astype(float), sel[:, 2].astype(float), sel[:, 3].astype(float),
+                             np.full(len(sel), 0.02), fixed={"zeta": 0}, bootstrap=20, systematics=False)
+    assert "xc" in fits["drift"].at_bound and "edge" in fits["drift"].summary()
+    assert fits["fixed"].at_bound == []
+
+
 def test_corrections_fit_has_b_and_omega():
     data = synthetic(3, b=1.0, omega=1.0)
     res = collapse(*data, corrections=True, fixed={"omega": 1.0}, bootstrap=20, seed=2)
