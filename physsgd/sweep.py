@@ -443,13 +443,7 @@ def _make_task(fixed, axes, idx, derived, targets, ctx) -> Task:
         for key, vals, src in zip(ax.keys, ax.values, ax.source):
             v = vals[i]
             where = f"{src}[{i}]" if len(vals) > 1 or isinstance(v, list) else src
-            point[key] = v
-            if not targets[key]:
-                variables[key] = v
-            for p in targets[key]:
-                section, name = p.split(".", 1)
-                values[section][name] = v
-                origin[p] = where
+            _assign(key, v, where, targets, point, variables, values, origin)
 
     # derived values, in dependency order
     pending = dict(derived)
@@ -466,13 +460,7 @@ def _make_task(fixed, axes, idx, derived, targets, ctx) -> Task:
                 raise ctx.error(src, str(e)) from None
             if isinstance(v, float) and v.is_integer() and _wants_int(targets[key], values):
                 v = int(v)
-            point[key] = v
-            if not targets[key]:
-                variables[key] = v
-            for p in targets[key]:
-                section, name = p.split(".", 1)
-                values[section][name] = v
-                origin[p] = src
+            _assign(key, v, src, targets, point, variables, values, origin)
             del pending[key]
             progressed = True
         if not progressed:
@@ -509,6 +497,18 @@ def _make_task(fixed, axes, idx, derived, targets, ctx) -> Task:
     if variables:
         params["vars"] = {k: variables[k] for k in sorted(variables)}
     return Task(key=task_key(params), params=params, point=point)
+
+
+def _assign(key, v, where, targets, point, variables, values, origin):
+    """Give grid key ``key`` the value v: in the task's point, as a helper variable when it sets
+    no parameter, and in every parameter it targets (remembering where the value came from)."""
+    point[key] = v
+    if not targets[key]:
+        variables[key] = v
+    for p in targets[key]:
+        section, name = p.split(".", 1)
+        values[section][name] = v
+        origin[p] = where
 
 
 def _pending_paths(pending, targets, me):
