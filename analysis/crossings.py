@@ -287,16 +287,15 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
                                       (1.0 / nu if nu is not None else 1.0))
     w = np.where(valid, 1.0 / np.where(valid, x_err, 1.0) ** 2, 0.0)
 
-    def chain(rows, y_used, omega_used, drop_pair=False, drop_size=False):
-        """x_inf and nu for one realisation; the variants drop the smallest pair / size."""
+    def chain(rows, y_used, omega_used, drop_pair=False, drop_size=0):
+        """x_inf and nu for one realisation; the variants drop the smallest pair / sizes."""
         keep = valid.copy()
         if drop_pair:
             keep[np.argmax(keep)] = False
         xs = np.where(keep, rows[:, 0], np.nan)
         x_inf, om = _extrapolate(L_eff, xs, w, omega_used)
         sl = _slopes_at(data, x_inf, y_used, n_local, degree)
-        if drop_size:
-            sl[0] = np.nan
+        sl[:drop_size] = np.nan
         return x_inf, _nu_from_slopes(sizes, sl), om
 
     x_inf, nu_c, om_c = chain(central, data.y, omega0)
@@ -317,8 +316,11 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
                                dict(omega_used=1.0 / nu if nu else 1.0)))
             else:
                 specs.append(("omega free", dict(omega_used=None)))
-        if len(sizes) >= 4:
-            specs.append(("drop smallest size (nu)", dict(omega_used=omega0, drop_size=True)))
+        # as in collapse: drop the smallest sizes while >= 3 remain for the slope fit, since
+        # corrections to scaling bias the small sizes' slopes most
+        for n_drop in range(1, len(sizes) - 2):
+            label = "drop smallest size (nu)" if n_drop == 1 else f"drop {n_drop} smallest sizes (nu)"
+            specs.append((label, dict(omega_used=omega0, drop_size=n_drop)))
         for label, kw in specs:
             v_c = chain(central, data.y, **kw)[:2]
             v_b = np.array([chain(reps[b], data.y + noise[b], **kw)[:2]
