@@ -202,7 +202,7 @@ def report(results, meta):
         hdr = "| K=M | m | ÷ NumPy loop | ÷ NumPy best |"
         if have_torch:
             hdr += " ÷ autograd loop | ÷ autograd best | ÷ torch manual best |"
-        hdr += (" Gaussians/s | ÷ numba limit | ÷ physsgd RNG alone | ÷ numpy RNG | GFLOP/s "
+        hdr += (" Gaussians/s | ÷ numba limit | ÷ numpy RNG | GFLOP/s "
                 "| ÷ GEMM | rate(S/4)/rate(S) |")
         lines += [hdr, "|---|---:|" + "---:|" * (hdr.count("|") - 3)]
         for c in res["configs"]:
@@ -215,16 +215,15 @@ def report(results, meta):
             g = p * N
             fl = p * flops_per_sample(c["K"], c["M"], c["m"])
             pr = c.get("probe") or lim          # limits re-measured in this config's rounds
-            row += (f" {g / 1e6:.1f} M | {g / pr['numba_limit']:.0%} | {g / pr['physsgd_rng']:.0%} |"
+            row += (f" {g / 1e6:.1f} M | {g / pr['numba_limit']:.0%} |"
                     f" {g / pr['numpy_limit']:.0%} | {fl / 1e9:.2f} | {fl / pr['gemm']:.1%} |"
                     f" {r['physsgd S/4'] / p:.2f} (S={c['steps']['physsgd']}) |")
             lines.append(row)
         lines += ["", "The ÷ columns divide by limits re-measured inside the same rounds as each "
-                  "row (best of the rounds: physsgd fill_normal and reference ziggurat at this thread "
-                  "count, numpy SFC64 one thread, 1000×1000 GEMM), so they share that row's load.",
+                  "row (best of the rounds: physsgd fill_normal, the fastest numba generator, at this "
+                  "thread count, numpy SFC64 one thread, 1000×1000 GEMM), so they share that row's load.",
                   "", f"Limits at {t} thread(s), measured once at the start of the worker: numba Gaussian limit = "
-                  f"{lim['numba_limit'] / 1e6:.0f} M/s ({lim['numba_limit_name']}); physsgd's "
-                  f"fill_normal alone = {lim['physsgd_rng'] / 1e6:.0f} M/s; numpy = "
+                  f"{lim['numba_limit'] / 1e6:.0f} M/s ({lim['numba_limit_name']}); numpy = "
                   f"{lim['numpy_limit'] / 1e6:.0f} M/s ({lim['numpy_limit_name']}, one thread "
                   f"always); GEMM = {lim['gemm'] / 1e9:.1f} GFLOP/s ({lim['blas']}).", "",
                   "<details><summary>all machine limits</summary>", "",

@@ -1,10 +1,10 @@
 """Machine limits the SGD benchmark is read against.
 
 * Gaussian draws per second (float64, one core unless ``threads`` > 1):
-  - inside numba: physsgd's own generator (xoshiro256** + ziggurat, ``kernels.rng.fill_normal``),
-    numba's built-in ``np.random.standard_normal``, and a reference ziggurat on the same
-    xoshiro256** stream (``zig_fill``, defined here: numpy's 256-layer, one-u64-per-draw
-    algorithm). The fastest of them is the "numba Gaussian limit". Raw xoshiro u64/s too.
+  - inside numba: physsgd's own generator (xoshiro256** + numpy's 256-layer ziggurat, one u64
+    per draw on the fast path, ``kernels.rng.fill_normal``) and numba's built-in
+    ``np.random.standard_normal``. The faster of them is the "numba Gaussian limit". Raw
+    xoshiro u64/s too.
   - numpy ``Generator.standard_normal`` with each bit generator (the fastest one is used by the
     NumPy peer), and torch ``Tensor.normal_`` (float64).
 * GEMM FLOP/s: numpy 2000 x 2000 float64 matmul (2 n^3 flops), the machine's practical peak.
@@ -14,7 +14,7 @@ BLAS thread count is fixed when numpy loads, so set OPENBLAS_NUM_THREADS / OMP_N
 before starting Python (``bench_sgd_step.py`` runs one worker process per thread count).
 
 ``python benchmarks/machine_limits.py [--threads 1] [--check]`` prints the numbers;
-``--check`` also tests the ziggurat's output law (moments, KS test).
+``--check`` also tests physsgd's ziggurat output law (moments, tail mass, KS test).
 """
 from __future__ import annotations
 
@@ -49,85 +49,8 @@ def best_time(fn, min_seconds=0.3, min_reps=3, max_reps=50):
 
 
 # --------------------------------------------------------------------------- ziggurat (reference)
-# physsgd's own tables: the reference loop below differs from kernels.rng.fill_normal only in
-# taking them as arguments
-from physsgd.kernels.rng import _ZIG_FI as ZIG_FI, _ZIG_KI as ZIG_KI, _ZIG_WI as ZIG_WI  # noqa: E402
-ZIG_R = 3.6541528853610088
-ZIG_INV_R = 1.0 / ZIG_R
-_INV_2_53 = 1.0 / 9007199254740992.0
-
-
-@njit(inline="always")
-def _rotl(x, k):
-    return (x << _U(k)) | (x >> _U(64 - k))
-
-
-@njit(inline="always")
-def _next_u64(s):
-    """xoshiro256** -- the same generator as physsgd.kernels.rng.next_u64, inlined."""
-    result = _rotl(s[1] * _U(5), 7) * _U(9)
-    t = s[1] << _U(17)
-    s[2] ^= s[0]
-    s[3] ^= s[1]
-    s[1] ^= s[2]
-    s[0] ^= s[3]
-    s[2] ^= t
-    s[3] = _rotl(s[3], 45)
-    return result
-
-
-@njit(inline="always")
-def _next_double(s):
-    return float(_next_u64(s) >> _U(11)) * _INV_2_53
-
-
-@njit
-def _zig_slow(s, idx, rabs, x, ki, wi, fi):
-    if idx == 0:        # the tail beyond r
-        while True:
-            xx = -ZIG_INV_R * math.log1p(-_next_double(s))
-            yy = -math.log1p(-_next_double(s))
-            if yy + yy > xx * xx:
-                return -(ZIG_R + xx) if (rabs >> _U(8)) & _U(1) else ZIG_R + xx
-    if (fi[idx - 1] - fi[idx]) * _next_double(s) + fi[idx] < math.exp(-0.5 * x * x):
-        return x
-    return np.nan      # rejected: caller draws again
-
-
-@njit
-def zig_fill(s, out, ki, wi, fi):
-    """Fill out with N(0, 1): numpy's algorithm, one u64 per draw on the fast path (~99.3 %).
-
-    The xoshiro state lives in local variables (registers) for the whole fill and is written
-    back to s only around the rare slow path: written as one next_u64(s) call per draw, the
-    same loop runs ~5x slower (state round-trips through memory that may alias out)."""
-    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
-    for i in range(out.shape[0]):
-        while True:
-            res = _rotl(s1 * _U(5), 7) * _U(9)
-            t = s1 << _U(17)
-            s2 ^= s0
-            s3 ^= s1
-            s1 ^= s2
-            s0 ^= s3
-            s2 ^= t
-            s3 = _rotl(s3, 45)
-            idx = np.intp(res & _U(0xFF))
-            r = res >> _U(8)
-            rabs = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
-            x = float(np.int64(rabs)) * wi[idx]
-            if r & _U(1):
-                x = -x
-            if rabs < ki[idx]:
-                out[i] = x
-                break
-            s[0], s[1], s[2], s[3] = s0, s1, s2, s3
-            y = _zig_slow(s, idx, rabs, x, ki, wi, fi)
-            s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
-            if not math.isnan(y):
-                out[i] = y
-                break
-    s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+# physsgd's own generator: xoshiro256** words and ziggurat normals (kernels.rng)
+from physsgd.kernels.rng import _ZIG_R as ZIG_R, fill_normal, next_u64  # noqa: E402
 
 
 # --------------------------------------------------------------------------- numba rate kernels
@@ -135,7 +58,7 @@ def zig_fill(s, out, ki, wi, fi):
 def _u64_loop(s, n):
     acc = _U(0)
     for _ in range(n):
-        acc ^= _next_u64(s)
+        acc ^= next_u64(s)
     return acc
 
 
@@ -148,10 +71,10 @@ def _par_u64(states, n):
 
 
 @njit(parallel=True)
-def _par_zig(states, bufs, reps, ki, wi, fi):
+def _par_fill(states, bufs, reps):
     for t in prange(states.shape[0]):
         for _ in range(reps):
-            zig_fill(states[t], bufs[t], ki, wi, fi)
+            fill_normal(states[t], bufs[t])
 
 
 @njit(parallel=True)
@@ -177,28 +100,6 @@ def parallel_control(threads=1, tasks=32, n=200_000, min_seconds=0.3):
         numba.set_num_threads(before)
 
 
-def _physsgd_fill():
-    from physsgd.kernels.rng import fill_normal
-    return fill_normal
-
-
-_PAR_BM = None
-
-
-def _par_bm():
-    global _PAR_BM
-    if _PAR_BM is None:
-        fill_normal = _physsgd_fill()
-
-        @njit(parallel=True)
-        def par_bm(states, bufs, reps):
-            for t in prange(states.shape[0]):
-                for _ in range(reps):
-                    fill_normal(states[t], bufs[t])
-        _PAR_BM = par_bm
-    return _PAR_BM
-
-
 @njit(parallel=True)
 def _par_numba_builtin(bufs, reps):
     for t in prange(bufs.shape[0]):
@@ -211,7 +112,7 @@ def _par_numba_builtin(bufs, reps):
 def rng_probe(threads=1, n=1000, reps=2000):
     """Short interleavable probe of the limits that load moves most (used inside each
     benchmark round so fractions compare numbers measured under the same load): draws/s of
-    physsgd fill_normal and of the reference ziggurat at ``threads``, numpy SFC64 draws/s,
+    physsgd fill_normal at ``threads`` (the fastest numba generator here), numpy SFC64 draws/s,
     1000x1000 GEMM FLOP/s. One timing each of ~0.1-0.3 s (the caller keeps the best over
     rounds): long enough to see the same CPU share as the timed runs, whereas min-of-many
     millisecond timings (``best_time``) catch full-core bursts on a contended machine."""
@@ -221,14 +122,10 @@ def rng_probe(threads=1, n=1000, reps=2000):
     try:
         st = _states(threads)
         bufs = np.empty((threads, n))
-        par_bm = _par_bm()
-        par_bm(st, bufs, 1)
-        _par_zig(st, bufs, 1, ZIG_KI, ZIG_WI, ZIG_FI)
+        _par_fill(st, bufs, 1)
         t0 = _t.perf_counter()
-        par_bm(st, bufs, reps)
+        _par_fill(st, bufs, reps)
         t1 = _t.perf_counter()
-        _par_zig(st, bufs, 4 * reps, ZIG_KI, ZIG_WI, ZIG_FI)
-        t2 = _t.perf_counter()
     finally:
         numba.set_num_threads(before)
     g = np.random.Generator(np.random.SFC64(0))
@@ -243,7 +140,7 @@ def rng_probe(threads=1, n=1000, reps=2000):
     np.matmul(A, A, out=C)
     t6 = _t.perf_counter()
     d = threads * n * reps
-    return {"physsgd_rng": d / (t1 - t0), "numba_limit": 4 * d / (t2 - t1),
+    return {"numba_limit": d / (t1 - t0),
             "numpy_limit": 2 * n * reps / (t4 - t3), "gemm": 2e9 / (t6 - t5)}
 
 
@@ -262,13 +159,9 @@ def numba_gaussian_rates(threads=1, n=1000, reps=2000, min_seconds=0.3):
         bufs = np.empty((threads, n))
         draws = threads * n * reps
         out = {}
-        par_bm = _par_bm()
-        par_bm(st, bufs, 1)
+        _par_fill(st, bufs, 1)
         out["numba xoshiro+ziggurat (physsgd fill_normal)"] = draws / best_time(
-            lambda: par_bm(st, bufs, reps), min_seconds)
-        _par_zig(st, bufs, 1, ZIG_KI, ZIG_WI, ZIG_FI)
-        out["numba xoshiro+ziggurat (reference, machine_limits.zig_fill)"] = draws / best_time(
-            lambda: _par_zig(st, bufs, reps, ZIG_KI, ZIG_WI, ZIG_FI), min_seconds)
+            lambda: _par_fill(st, bufs, reps), min_seconds)
         _par_numba_builtin(bufs, 1)
         out["numba np.random.standard_normal (built-in)"] = draws / best_time(
             lambda: _par_numba_builtin(bufs, reps), min_seconds)
@@ -350,7 +243,6 @@ def measure(threads=1, quick=False):
         "threads": threads,
         "numba": numba_r, "numpy": numpy_r, "torch": torch_r,
         "numba_limit": max(gauss.values()), "numba_limit_name": max(gauss, key=gauss.get),
-        "physsgd_rng": numba_r["numba xoshiro+ziggurat (physsgd fill_normal)"],
         "numpy_limit": max(numpy_r.values()), "numpy_limit_name": max(numpy_r, key=numpy_r.get),
         "gemm": gemm, "gemm_n": 1000 if quick else 2000, "blas": blas_threads_env(),
         "parallel_control": control,
@@ -358,11 +250,12 @@ def measure(threads=1, quick=False):
 
 
 def check_ziggurat(n=2_000_000):
-    """The reference ziggurat's law: mean, variance, kurtosis, tail mass, KS test."""
+    """The law of physsgd's ziggurat (kernels.rng.fill_normal): mean, variance, kurtosis, tail
+    mass beyond the ziggurat's r, KS test."""
     from scipy import stats
     st = _states(1)[0].copy()
     x = np.empty(n)
-    zig_fill(st, x, ZIG_KI, ZIG_WI, ZIG_FI)
+    fill_normal(st, x)
     ks = stats.kstest(x, "norm")
     tail = np.mean(np.abs(x) > ZIG_R)
     exact_tail = 2 * stats.norm.sf(ZIG_R)
@@ -392,7 +285,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Gaussian RNG and GEMM limits of this machine")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--check", action="store_true", help="test the reference ziggurat's output law")
+    p.add_argument("--check", action="store_true", help="test the output law of physsgd's ziggurat")
     a = p.parse_args(argv)
     if a.check:
         check_ziggurat()
