@@ -23,10 +23,11 @@ from __future__ import annotations
 import glob
 import json
 import os
-import warnings
 import re
 import socket
 import time
+import warnings
+from contextlib import contextmanager
 
 import h5py
 import numpy as np
@@ -128,9 +129,18 @@ def write_task(out_dir, key: str, result: TrainResult, attrs: dict) -> str:
     """
     tmp = os.path.join(out_dir, f".{key}.{socket.gethostname()}.{os.getpid()}.tmp")
     final = task_path(out_dir, key)
+    with _atomic_h5(final, tmp) as f:
+        write_result(f, result, attrs=attrs)
+    return final
+
+
+@contextmanager
+def _atomic_h5(final: str, tmp: str):
+    """Write an HDF5 file under ``tmp``; when the block succeeds, flush it to disk and rename it
+    to ``final`` (a crash leaves either the complete file or none); on any error remove it."""
     try:
         with h5py.File(tmp, "w") as f:
-            write_result(f, result, attrs=attrs)
+            yield f
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -143,7 +153,6 @@ def write_task(out_dir, key: str, result: TrainResult, attrs: dict) -> str:
         except OSError:
             pass
         raise
-    return final
 
 
 def _pid_alive(pid: int) -> bool:
@@ -244,39 +253,31 @@ def merge(sources, out_path) -> int:
     out_dir = os.path.dirname(os.path.abspath(out_path))
     tmp = os.path.join(out_dir, f".{os.path.basename(out_path)}.{socket.gethostname()}.{os.getpid()}.tmp")
     infos = {}
-    try:
-        with h5py.File(tmp, "w") as out:
-            tasks = out.create_group("tasks")
-            for key in sorted(groups):
-                path, gpath = groups[key]
-                with h5py.File(path, "r") as f:
-                    src = f[gpath]
-                    dst = tasks.create_group(key)
-                    for name in src:
-                        src.copy(src[name], dst, name=name)
-                    for a, val in src.attrs.items():
-                        dst.attrs[a] = val
-                    infos[key] = _group_info(src)
-            out.create_dataset("index", data=index_table(infos))
-            # task keys hash the parameters, not the code: a sweep resumed across a kernel change
-            # mixes results of two simulators, which is worth a loud warning
-            digests = sorted({str(_attr(tasks[k], "kernels_sha256")) for k in infos} - {"None"})
-            if len(digests) > 1:
-                warnings.warn(f"merging tasks simulated by {len(digests)} different kernel versions "
-                              f"(attribute kernels_sha256); re-run into a fresh directory for "
-                              f"results from one code version", stacklevel=2)
-                out.attrs["mixed_kernel_versions"] = True
-            from ._version import __version__
-            out.attrs["physsgd_version"] = __version__
-            out.attrs["n_tasks"] = len(infos)
-            out.attrs["layout"] = "physsgd merged results: /tasks/<key> task groups + /index table"
-        os.replace(tmp, out_path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
+    with _atomic_h5(out_path, tmp) as out:
+        tasks = out.create_group("tasks")
+        for key in sorted(groups):
+            path, gpath = groups[key]
+            with h5py.File(path, "r") as f:
+                src = f[gpath]
+                dst = tasks.create_group(key)
+                for name in src:
+                    src.copy(src[name], dst, name=name)
+                for a, val in src.attrs.items():
+                    dst.attrs[a] = val
+                infos[key] = _group_info(src)
+        out.create_dataset("index", data=index_table(infos))
+        # task keys hash the parameters, not the code: a sweep resumed across a kernel change
+        # mixes results of two simulators, which is worth a loud warning
+        digests = sorted({str(_attr(tasks[k], "kernels_sha256")) for k in infos} - {"None"})
+        if len(digests) > 1:
+            warnings.warn(f"merging tasks simulated by {len(digests)} different kernel versions "
+                          f"(attribute kernels_sha256); re-run into a fresh directory for "
+                          f"results from one code version", stacklevel=2)
+            out.attrs["mixed_kernel_versions"] = True
+        from ._version import __version__
+        out.attrs["physsgd_version"] = __version__
+        out.attrs["n_tasks"] = len(infos)
+        out.attrs["layout"] = "physsgd merged results: /tasks/<key> task groups + /index table"
     return len(infos)
 
 
