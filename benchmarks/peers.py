@@ -376,7 +376,7 @@ def physsgd_kernel_update(W, Wt, X, lr=LR):
         ht = np.empty(M)
         for mu in range(m):
             yb[mu] = engine.teacher_output(cfg, np.ascontiguousarray(Wt[r]), fields_t, vt, Xb[mu], ht)
-        ksteps.sgd_step(cfg, Wr, Wr.copy(), fields_s, vs, np.zeros((K, N)), np.empty((K, N)), Xb,
+        ksteps.sgd_step(cfg, Wr, Wr.copy(), fields_s, vs, np.zeros((K, N)), np.empty((m, K)), Xb,
                         yb, np.empty(K), np.empty(K), np.empty(K))
     return out
 

@@ -146,7 +146,7 @@ def test_sgd_step(topology, loss):
     rng = np.random.default_rng(hash((topology, loss)) % 2**32)
     N, K, d, m, n_steps = 12, 3, 4, 5, 4
     fields, dense, F = make_fields(topology, K, N, d, rng)
-    h, h0, dfdh, G = np.empty(K), np.empty(K), np.empty(K), np.empty((K, F))
+    h, h0, dfdh, C = np.empty(K), np.empty(K), np.empty(K), np.empty((m, K))
     for act, out, opt in itertools.product(("erf", "tanh", "relu", "linear"), ref.OUTPUTS, OPTIMIZERS):
         v = rng.uniform(0.5, 1.5, K)
         net = ref.Net(act, out, v, fields, dense)
@@ -161,7 +161,7 @@ def test_sgd_step(topology, loss):
             X = rng.standard_normal((m, N))
             y = (rng.standard_normal(m) if (out == "sum" and loss == "square")
                  else rng.choice([-1.0, 1.0], m))
-            err, finite = steps.sgd_step(cfg, W, W0, fields, v, buf, G, X, y, h, h0, dfdh)
+            err, finite = steps.sgd_step(cfg, W, W0, fields, v, buf, C, X, y, h, h0, dfdh)
             Wr, bufr, errr, finiter = ref.sgd_step(
                 net, Wr, W0, bufr, X, y, loss=loss, margin=0.7, output_scale=opt["output_scale"],
                 lr=0.3, momentum=opt["momentum"], weight_decay=opt["weight_decay"])
@@ -180,7 +180,7 @@ def test_sgd_step_reports_divergence():
     W = np.ones((K, N))
     X = np.full((1, N), 1e10)
     err, finite = steps.sgd_step(cfg, W, W.copy(), fields, np.ones(K), np.zeros((K, N)),
-                                 np.empty((K, N)), X, np.array([-1e10]), np.empty(K), np.empty(K),
+                                 np.empty((1, K)), X, np.array([-1e10]), np.empty(K), np.empty(K),
                                  np.empty(K))
     assert not finite and not np.all(np.isfinite(W))
 

@@ -156,7 +156,7 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
     Xb = np.empty((m, N))
     yb = np.empty(m)
     buf = np.zeros((K, F))
-    G = np.empty((K, F))
+    C = np.empty((m, K))
     dfdh = np.empty(K)
     XT = np.empty((N, m))       # greedy moves read the batch one input (row) at a time
     HT = np.empty((K, m))
@@ -191,7 +191,7 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
                     berr = greedy_sweep(cfg, s_train, W, fields_s, vs, XT, yb, HT, fb, wrong, flip_order)
                     finite = True
                 else:
-                    berr, finite = sgd_step(cfg, W, W0, fields_s, vs, buf, G, Xb, yb, h, h0, dfdh)
+                    berr, finite = sgd_step(cfg, W, W0, fields_s, vs, buf, C, Xb, yb, h, h0, dfdh)
             run_err += berr
             run_n += 1
             if not finite:
