@@ -265,7 +265,29 @@ def check_ziggurat(n=2_000_000):
     se = 1 / math.sqrt(n)
     assert abs(x.mean()) < 5 * se and abs(x.var() - 1) < 5 * math.sqrt(2) * se
     assert abs(tail - exact_tail) < 5 * math.sqrt(exact_tail / n) and ks.pvalue > 1e-4
+    check_streams()
     print("OK")
+
+
+def check_streams(n_streams=30, n=10_000_000):
+    """Across independent streams, the z-scores of the mean, variance, kurtosis and tail mass
+    P(|x| > 3) must themselves be N(0, 1): a bias too small for one stream to show shifts them."""
+    from scipy import stats
+    from physsgd.kernels.rng import seed_states
+    p3 = 2 * stats.norm.sf(3.0)
+    z = {"mean": [], "variance": [], "kurtosis": [], "P(|x|>3)": []}
+    x = np.empty(n)
+    for seed in range(n_streams):
+        fill_normal(seed_states(1000 + seed, 1, 7)[0], x)
+        z["mean"].append(x.mean() * math.sqrt(n))
+        z["variance"].append((x.var() - 1) / math.sqrt(2 / n))
+        z["kurtosis"].append((np.mean(x ** 4) - 3) / math.sqrt(96 / n))
+        z["P(|x|>3)"].append((np.mean(np.abs(x) > 3) - p3) / math.sqrt(p3 * (1 - p3) / n))
+    for name, zs in z.items():
+        p = stats.kstest(zs, "norm").pvalue
+        print(f"{n_streams} streams x {n:.0e}: z({name}) mean {np.mean(zs):+.2f} sd {np.std(zs):.2f}, "
+              f"KS vs N(0,1) p={p:.3f}")
+        assert p > 1e-3, name
 
 
 def format_limits(lim):

@@ -80,7 +80,7 @@ _ZIG_R = 3.6541528853610088
 _ZIG_INV_R = 1.0 / _ZIG_R
 # Signed tables indexed by 9 bits (8 layer bits + the sign bit): the sign costs a table entry, not
 # a branch. A data-dependent `if negative: x = -x` is mispredicted half the time and made the
-# generator 2x slower (benchmarks/README.md, "Generator").
+# generator 2x slower (benchmarks/README.md, "How the step got faster").
 _ZIG_KI2 = np.concatenate([_ZIG_KI, _ZIG_KI]).astype(np.int64)
 _ZIG_WI2 = np.concatenate([_ZIG_WI, -_ZIG_WI])
 
@@ -105,10 +105,10 @@ def fill_normal(s, out):
     on the fast path (bits 0-7 pick the layer, bit 8 the sign, bits 12-63 the 52-bit abscissa).
 
     Two passes: first all the words, into out itself (viewed as uint64), then each word turned
-    into its normal in place. Each pass is a tight loop; one loop doing both runs ~1.4x slower
-    (benchmarks/README.md, "Generator"). A word off the fast path (~1.5 %) continues with later
-    words of the stream (wedge or tail test, or a whole new draw): each entry still follows the
-    ziggurat's law exactly, independently of the others."""
+    into its normal in place. Each pass is a tight loop; one loop doing both ran ~10 % slower
+    (benchmarks/README.md, "How the step got faster"). A word off the fast path (~1.5 %)
+    continues with later words of the stream (wedge or tail test, or a whole new draw): each
+    entry still follows the ziggurat's law exactly, independently of the others."""
     raw = out.view(np.uint64)
     _fill_u64(s, raw)
     for i in range(out.shape[0]):
