@@ -112,15 +112,20 @@ def fill_normal(s, out):
     raw = out.view(np.uint64)
     _fill_u64(s, raw)
     for i in range(out.shape[0]):
-        word = raw[i]
-        layer_sign = np.intp(word & _U(0x1FF))
-        rabs = np.int64(word >> _U(12))
-        x = float(rabs) * _ZIG_WI2[layer_sign]
-        if rabs >= _ZIG_KI2[layer_sign]:
+        x, fast, layer_sign = _ziggurat_word(raw[i])
+        if not fast:
             x = _ziggurat_slow(s, layer_sign & 0xFF, layer_sign >= 256, x)
             if math.isnan(x):
                 x = normal(s)
         out[i] = x
+
+
+@njit(inline="always")
+def _ziggurat_word(word):
+    """(x, whether x is on the fast path and final, the 9 layer+sign bits) for one word."""
+    layer_sign = np.intp(word & _U(0x1FF))
+    rabs = np.int64(word >> _U(12))
+    return float(rabs) * _ZIG_WI2[layer_sign], rabs < _ZIG_KI2[layer_sign], layer_sign
 
 
 @njit
@@ -145,11 +150,8 @@ def _fill_u64(s, raw):
 def normal(s):
     """One N(0,1) draw, the same transform of the same words as fill_normal."""
     while True:
-        word = next_u64(s)
-        layer_sign = np.intp(word & _U(0x1FF))
-        rabs = np.int64(word >> _U(12))
-        x = float(rabs) * _ZIG_WI2[layer_sign]
-        if rabs < _ZIG_KI2[layer_sign]:
+        x, fast, layer_sign = _ziggurat_word(next_u64(s))
+        if fast:
             return x
         x = _ziggurat_slow(s, layer_sign & 0xFF, layer_sign >= 256, x)
         if not math.isnan(x):
