@@ -41,7 +41,7 @@ def sgd_step(cfg, W, W0, fields, v, buf, C, Xb, yb, h, h0, dfdh):
     error before the update, all weights finite after it)."""
     K, F = W.shape
     m = Xb.shape[0]
-    if C.shape[0] < m or C.shape[1] < K:     # numba does not check bounds: a short C corrupts memory
+    if C.shape[0] < m or C.shape[1] < K:     # numba checks no bounds: a short C corrupts memory
         raise ValueError("sgd_step: the scratch C must have shape (batch size, K)")
     err = 0.0
     for mu in range(m):      # every sample sees the weights before the update
@@ -66,7 +66,7 @@ def sgd_step(cfg, W, W0, fields, v, buf, C, Xb, yb, h, h0, dfdh):
             d = buf[k]
             for j in range(F):
                 d[j] = cfg.momentum * d[j] + cfg.weight_decay * w[j]
-            _add_samples(cfg.dense_s, d, C, k, scale, Xb, fields[k])
+            _add_samples(cfg.dense_s, d, C, k, scale, Xb, fields[k])    # w's test decides
             finite &= _axpy_finite(True, w, -cfg.lr, d, fields[k])
         else:
             if cfg.weight_decay != 0.0:
@@ -99,7 +99,8 @@ def _add_samples(dense, target, C, k, factor, Xb, fields_k):
 @njit
 def _axpy_finite(dense, target, c, x, fields_k):
     """target += c * x[S_k], and whether target is all finite after. NaN and inf both fail
-    |t| <= max, and this branch-free count vectorises (an early-exit isfinite loop ran ~6x slower)."""
+    |t| <= max, and this branch-free count vectorises (an early-exit isfinite loop ran ~6x
+    slower)."""
     F = target.shape[0]
     n_finite = 0
     if c == 0.0:            # nothing to add (c x would turn an inf input into NaN)
