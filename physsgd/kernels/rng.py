@@ -27,17 +27,23 @@ def _rotl(x, k):
     return (x << _U(k)) | (x >> _U(64 - k))
 
 
+@njit(inline="always")
+def _xoshiro(s0, s1, s2, s3):
+    """One xoshiro256** step on a state held in locals: (word, new state)."""
+    word = _rotl(s1 * _U(5), 7) * _U(9)
+    t = s1 << _U(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    return word, s0, s1, s2, _rotl(s3, 45)
+
+
 @njit
 def next_u64(s):
-    result = _rotl(s[1] * _U(5), 7) * _U(9)
-    t = s[1] << _U(17)
-    s[2] ^= s[0]
-    s[3] ^= s[1]
-    s[1] ^= s[2]
-    s[0] ^= s[3]
-    s[2] ^= t
-    s[3] = _rotl(s[3], 45)
-    return result
+    word, s[0], s[1], s[2], s[3] = _xoshiro(s[0], s[1], s[2], s[3])
+    return word
 
 
 @njit
@@ -135,14 +141,7 @@ def _fill_u64(s, raw):
     from raw, and the loop runs ~5x slower."""
     s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
     for i in range(raw.shape[0]):
-        raw[i] = _rotl(s1 * _U(5), 7) * _U(9)
-        t = s1 << _U(17)
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = _rotl(s3, 45)
+        raw[i], s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
     s[0], s[1], s[2], s[3] = s0, s1, s2, s3
 
 
