@@ -17,11 +17,17 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["Table", "load", "aggregate", "wilson_interval", "OBSERVABLES"]
+__all__ = ["Table", "load", "aggregate", "wilson_interval", "OBSERVABLES", "STATIONARY"]
 
 # Final observables per replica, as in physsgd.result.TrainResult.final().
 OBSERVABLES = ("eps_g", "train_error", "overlap", "weight_change", "weight_norm", "success",
                "diverged", "stopped_at")
+# Stationary observables per replica (physsgd >= 0.2; absent from older files): the fraction of
+# the window's steps on the teacher, first passage / first exit (-1: never, censored at the run's
+# end), window means; and the window itself (steps, both ends inclusive).
+STATIONARY = ("time_at_teacher", "first_passage", "first_exit", "window_overlap", "window_eps_g")
+# Per-record measurements whose final value becomes a column when the run asked for them.
+_MEASURES = ("grad_noise", "sharpness")
 _BOOL_OBSERVABLES = ("success", "diverged")
 # When the same leaf name appears in several parameter sections with different values, the short
 # name comes from the first section listed here: the student is the trained system (its N is the
@@ -331,12 +337,15 @@ def load(path) -> Table:
     # column order: identification, short parameters, observables, dotted parameters
     order = ["task", "replica", "status"] + list(aliases) + \
             [c for c in ("temperature",) if c not in aliases and any("temperature" in r for r in records)] + \
-            list(OBSERVABLES) + list(_FINAL_RECORD) + param_names
+            list(OBSERVABLES) + [c for c in STATIONARY + ("window_start", "window_stop") + _MEASURES
+                                 if any(c in r for r in records)] + \
+            list(_FINAL_RECORD) + param_names
     extra = [k for r in records for k in r]
     order += [k for k in dict.fromkeys(extra) if k not in order]
     records = [{k: r.get(k, None) for k in order} for r in records]
     meta = {"params": param_names + list(aliases) + (["temperature"] if "temperature" not in aliases else []),
-            "observables": list(OBSERVABLES), "aliases": aliases, "sources": files, "skipped": skipped}
+            "observables": list(OBSERVABLES) + [c for c in STATIONARY + _MEASURES
+                                                if any(c in r for r in records)], "aliases": aliases, "sources": files, "skipped": skipped}
     return Table.from_records(records, meta=meta)
 
 
@@ -371,11 +380,20 @@ def _read_group(group) -> tuple[dict, list[dict]]:
     if "stopped_at" in group:
         final["stopped_at"] = group["stopped_at"][()]
     final["overlap"] = _final_overlap(group)
+    for name in STATIONARY:
+        if name in group:
+            final[name] = group[name][()]
+    for name in _MEASURES:
+        if name in group:
+            final[name] = group[name][()][:, -1]
     t = group["time"][()] if "time" in group else None
     s = group["steps"][()] if "steps" in group else None
+    window = group["window"][()] if "window" in group else None
     rows = []
     for r in range(R):
         row = {k: _py(v[r]) for k, v in final.items() if v is not None}
+        if window is not None:
+            row["window_start"], row["window_stop"] = int(window[0]), int(window[1])
         if t is not None and len(t):
             row["time_final"] = float(t[-1])
         if s is not None and len(s):
@@ -415,7 +433,7 @@ def _short_names(records: list[dict], dotted: list[str]) -> dict:
     by_leaf: dict[str, list[str]] = {}
     for name in dotted:
         leaf = name.rsplit(".", 1)[-1]
-        if leaf in _NO_SHORT_NAME or leaf in OBSERVABLES or leaf in _FINAL_RECORD or \
+        if leaf in _NO_SHORT_NAME or leaf in OBSERVABLES or leaf in STATIONARY or leaf in _FINAL_RECORD or \
                 leaf in ("task", "replica", "status"):
             continue
         by_leaf.setdefault(leaf, []).append(name)

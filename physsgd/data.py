@@ -9,6 +9,7 @@ import numpy as np
 from . import _validate as v
 
 INPUTS = ("gaussian", "binary")
+BATCHES = ("epochs", "independent")
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,12 @@ class Online:
 class Dataset:
     """A finite training set of P samples per replica (each replica draws its own set and teacher).
 
-    Epochs visit the set in a fresh random order in mini-batches drawn without replacement; when
-    batch_size does not divide P the last P mod batch_size samples of each epoch's order are
-    dropped (so every step has exactly batch_size samples), like drop_last=True in PyTorch.
+    batches: "epochs" (default): epochs visit the set in a fresh random order in mini-batches
+    drawn without replacement; when batch_size does not divide P the last P mod batch_size
+    samples of each epoch's order are dropped (so every step has exactly batch_size samples),
+    like drop_last=True in PyTorch. "independent": every step draws batch_size distinct samples
+    uniformly at random, independently of the other steps (the protocol of Geiger's and
+    Sclocchi's code; SCIENCE.md 2.2); an "epoch" is then just P // batch_size steps.
 
     ``Dataset.from_arrays(X, y)`` trains on user data instead (no teacher); eps_g is then the error
     on a held-out split of ``test_fraction`` of the rows.
@@ -54,14 +58,16 @@ class Dataset:
     X: np.ndarray | None = field(default=None, repr=False, compare=False)
     y: np.ndarray | None = field(default=None, repr=False, compare=False)
     test_fraction: float = 0.2
+    batches: str = "epochs"
 
     def __post_init__(self):
         v.integer("P", self.P, 1)
         _check_common(self)
         v.real("test_fraction", self.test_fraction, 0, 1, low_open=True, high_open=True)
+        v.choice("batches", self.batches, BATCHES)
 
     @classmethod
-    def from_arrays(cls, X, y, test_fraction: float = 0.2) -> "Dataset":
+    def from_arrays(cls, X, y, test_fraction: float = 0.2, batches: str = "epochs") -> "Dataset":
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if X.ndim != 2:
@@ -74,7 +80,8 @@ class Dataset:
         if n_test < 1 or X.shape[0] - n_test < 1:
             raise ValueError(f"test_fraction={test_fraction} leaves no training or no test rows "
                              f"of {X.shape[0]}")
-        return cls(P=X.shape[0] - n_test, X=X, y=y, test_fraction=test_fraction, test_size=n_test)
+        return cls(P=X.shape[0] - n_test, X=X, y=y, test_fraction=test_fraction, test_size=n_test,
+                   batches=batches)
 
     @property
     def user_data(self) -> bool:
@@ -82,7 +89,7 @@ class Dataset:
 
     def to_dict(self) -> dict:
         out = {"kind": "Dataset", "P": self.P, "inputs": self.inputs, "chi": self.chi,
-               "label_noise": self.label_noise, "test_size": self.test_size}
+               "label_noise": self.label_noise, "test_size": self.test_size, "batches": self.batches}
         if self.user_data:
             out.update(user_data=True, test_fraction=self.test_fraction, shape=list(self.X.shape))
         return out

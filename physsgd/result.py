@@ -26,6 +26,17 @@ class TrainResult:
     diverged: np.ndarray        # (replicas,) bool: weights became non-finite; the replica stopped
     success: np.ndarray         # (replicas,) bool: the student computes the teacher's function at the end
     stopped_at: np.ndarray      # (replicas,) steps at which the replica stopped (stop rule, divergence or end)
+    # stationary observables, whatever the stop rule (None in files written before physsgd 0.2):
+    # the state after step t counts as "on the teacher" when the student computes the teacher's
+    # function (params["run"]["teacher_rule"] says how that was decided, and at which cadence)
+    time_at_teacher: np.ndarray | None = None  # (replicas,) fraction of the window's steps (or probes) on the teacher
+    first_passage: np.ndarray | None = None    # (replicas,) first step on the teacher (0: planted start); -1: never
+    first_exit: np.ndarray | None = None       # (replicas,) first step off the teacher after being on it; -1: never
+    window_overlap: np.ndarray | None = None   # (replicas,) window mean of the best-matched overlap (probes)
+    window_eps_g: np.ndarray | None = None     # (replicas,) window mean of eps_g
+    window: np.ndarray | None = None           # (2,) first and last step of the window (inclusive)
+    grad_noise: np.ndarray | None = None       # (replicas, T) measure="grad_noise": mini-batch gradient noise
+    sharpness: np.ndarray | None = None        # (replicas, T) measure="sharpness": top Hessian eigenvalue
     weights: np.ndarray | None = None          # (replicas, K, F) final student weights (unit k reads inputs student_fields[r, k])
     teacher_weights: np.ndarray | None = None  # (replicas, M, F_t)
     student_fields: np.ndarray | None = None   # (replicas, K, F) input indices of each unit's receptive field
@@ -35,7 +46,9 @@ class TrainResult:
 
     ARRAYS = ("time", "steps", "eps_g", "train_error", "R", "Q", "T", "weight_change",
               "weight_norm", "diverged", "success", "stopped_at")
-    OPTIONAL_ARRAYS = ("weights", "teacher_weights", "student_fields", "teacher_fields")
+    STATIONARY = ("time_at_teacher", "first_passage", "first_exit", "window_overlap", "window_eps_g")
+    OPTIONAL_ARRAYS = STATIONARY + ("window", "grad_noise", "sharpness", "weights", "teacher_weights",
+                                    "student_fields", "teacher_fields")
 
     @property
     def replicas(self) -> int:
@@ -54,13 +67,21 @@ class TrainResult:
         return rho.max(axis=2).mean(axis=2)
 
     def final(self) -> dict:
-        """Final observables per replica, the columns that ``analysis.load`` puts in its table."""
-        return {
+        """Final and stationary observables per replica, the columns that ``analysis.load`` puts
+        in its table."""
+        out = {
             "eps_g": self.eps_g[:, -1], "train_error": self.train_error[:, -1],
             "overlap": self.overlap[:, -1], "weight_change": self.weight_change[:, -1],
             "weight_norm": self.weight_norm[:, -1], "success": self.success,
             "diverged": self.diverged, "stopped_at": self.stopped_at,
         }
+        for name in self.STATIONARY:
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        for name in ("grad_noise", "sharpness"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)[:, -1]
+        return out
 
     def to_hdf5(self, path_or_group, attrs: dict | None = None) -> None:
         from .store import write_result
@@ -69,11 +90,18 @@ class TrainResult:
     def __eq__(self, other) -> bool:  # bitwise comparison, NaN == NaN (used by reproducibility tests)
         if not isinstance(other, TrainResult):
             return NotImplemented
-        return all(np.array_equal(getattr(self, n), getattr(other, n), equal_nan=True)
-                   for n in self.ARRAYS)
+
+        def same(a, b):
+            if a is None or b is None:
+                return a is None and b is None
+            return np.array_equal(a, b, equal_nan=True)
+        return all(same(getattr(self, n), getattr(other, n))
+                   for n in self.ARRAYS + self.STATIONARY + ("window", "grad_noise", "sharpness"))
 
     def __repr__(self) -> str:
         K, M = self.R.shape[2:]
+        at = ("" if self.time_at_teacher is None or np.all(np.isnan(self.time_at_teacher))
+              else f", time_at_teacher={np.nanmean(self.time_at_teacher):.3f}")
         return (f"TrainResult(replicas={self.replicas}, records={len(self.time)}, K={K}, M={M}, "
                 f"final eps_g={np.nanmean(self.eps_g[:, -1]):.4g}, "
-                f"success={self.success.mean():.3f}, diverged={int(self.diverged.sum())})")
+                f"success={self.success.mean():.3f}{at}, diverged={int(self.diverged.sum())})")

@@ -46,6 +46,7 @@ import hashlib
 import itertools
 import math
 import operator
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -64,6 +65,10 @@ RUN_FIELDS = {
     "steps": (None, "int"), "epochs": (None, "int"), "alpha": (None, "float"),
     "replicas": (32, "int"), "seed": (0, "int"), "init_scale": (1.0, "float"),
     "record": (50, "int"), "stop": (None, "any"), "success_eps": (None, "float"),
+    # start and stationary measurement (ps.train's docstring): init = "random" | "teacher";
+    # window = a fraction of the run or [first, last] steps; probe/check cadences in steps
+    "init": ("random", "any"), "window": (None, "any"), "probe_every": (None, "int"),
+    "check_every": (None, "int"), "engine": ("direct", "any"), "measure": (None, "any"),
 }
 
 _MODEL_KINDS = {"Committee": Committee, "Perceptron": None}     # Perceptron: subset, see _fields
@@ -680,6 +685,9 @@ def shard(tasks: list, i: int, n: int) -> list:
     return tasks[i::n]
 
 
+_round_robin = shard      # for run(), whose keyword ``shard`` hides this function
+
+
 def parse_shard(text: str):
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
     if not m or not (int(m[2]) >= 1 and 0 <= int(m[1]) < int(m[2])):
@@ -711,3 +719,38 @@ class TaskOutcome:
     error: str = ""
     host: str = ""
     extra: dict = field(default_factory=dict)
+
+
+def run(config, out, *, shard=None, executor="local", workers=None, threads=None, scheduler=None,
+        slurm=None, progress=None, quiet=False, merge=None):
+    """Run a sweep: the one library entry point behind ``physsgd run``, the quickstart and the
+    studies under runs/.
+
+    config: a TOML path or a loaded ``Sweep``; out: the task directory (resumes: finished tasks
+    are skipped); shard: "i/n" or (i, n), this run's round-robin slice; executor, workers,
+    threads, scheduler, slurm: as ``physsgd run``; progress: None (a bar on a terminal, one line
+    per task otherwise), False (silent) or a callable(task, outcome, report); merge: a file to
+    merge the directory into after a complete, unsharded run. Returns the executors' RunReport.
+    """
+    from . import executors, store
+    sw = config if isinstance(config, Sweep) else load_config(config)
+    tasks = sw.tasks
+    if shard is not None:
+        i, n = parse_shard(shard) if isinstance(shard, str) else shard
+        tasks = _round_robin(tasks, i, n)
+    bar = None
+    if progress is None:
+        done = set(store.task_files(out)) if os.path.isdir(out) else set()
+        bar = executors.Progress(len(tasks), already=sum(t.key in done for t in tasks), quiet=quiet)
+        progress = bar
+    elif progress is False:
+        progress = None
+    try:
+        report = executors.run_tasks(tasks, out, executor=executor, workers=workers, threads=threads,
+                                     scheduler=scheduler, slurm=slurm, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if merge and shard is None and report.ok:
+        store.merge([out], merge)
+    return report

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import time as _time
-from collections import namedtuple
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -13,83 +12,129 @@ import numpy as np
 from . import _validate as v
 from .algorithms import SGD, Greedy
 from .data import Dataset, Online
-from .kernels import engine, network, observables as obs, steps as ksteps
+from .kernels import config as kc, engine as kengine
 from .kernels.rng import seed_states
 from .models import Committee
 from .result import TrainResult
 
-STOP_RULES = {None: engine.STOP_NONE, "zero_train_error": engine.STOP_ZERO_TRAIN_ERROR,
-              "zero_loss": engine.STOP_ZERO_LOSS, "success": engine.STOP_SUCCESS}
-_ACT = {"sign": network.SIGN, "erf": network.ERF, "tanh": network.TANH, "relu": network.RELU,
-        "linear": network.LINEAR}
-_OUT = {"sum": network.SUM, "sign": network.MAJORITY, "parity": network.PARITY}
-_LOSS = {"square": network.SQUARE, "hinge": network.HINGE, "logistic": network.LOGISTIC,
-         "squared_hinge": network.SQUARED_HINGE, "hebbian": network.HEBBIAN}
-_TIES = {"accept": ksteps.TIE_ACCEPT, "reject": ksteps.TIE_REJECT, "random": ksteps.TIE_RANDOM}
+STOP_RULES = kc.STOP_CODES
+INITS = ("random", "teacher")
+ENGINES = ("direct", "overlaps")
+MEASURES = ("grad_noise", "sharpness")
 _ODD = ("sign", "erf", "tanh", "linear")
-_STREAM_SETUP, _STREAM_TRAIN, _STREAM_TEST = 0, 1, 2
-
-KernelConfig = namedtuple("KernelConfig", [
-    "algo", "N", "act_s", "out_s", "act_t", "out_t", "dense_s", "dense_t", "fan_in_t", "loss",
-    "margin", "output_scale", "lr", "momentum", "weight_decay", "batch_size", "temperature",
-    "ties", "new_batch_per_proposal", "inputs", "chi", "label_noise", "P", "user_data",
-    "test_size", "eg_mode", "success_eps", "stop_rule", "check_every", "exact_votes"])
+KernelConfig = kc.KernelConfig
 
 
 def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=32, seed=0,
-          init_scale=1.0, record=50, stop=None, success_eps=None, threads=None) -> TrainResult:
+          init_scale=1.0, record=50, stop=None, success_eps=None, threads=None, init="random",
+          window=None, probe_every=None, check_every=None, engine="direct",
+          measure=None) -> TrainResult:
     """Train ``replicas`` independent students, in parallel over cores.
 
-    Exactly one of ``steps`` (SGD updates, or Greedy sweeps), ``epochs`` (finite data) or
-    ``alpha`` (samples seen / N) sets the length. ``record``: number of log-spaced record points
-    (or an increasing array of steps). ``stop``: None | "zero_train_error" | "zero_loss" (every
-    training margin y F >= margin, hinge-type losses) | "success" (eps_g <= success_eps), checked
-    at every record point and every epoch (finite data) or every alpha = 1 (online).
-    ``success_eps``: threshold on the final eps_g for ``success``; default 0 (exact recovery) for
-    binary-weight classifiers, 0.01 for other classifiers, 1e-3 for regression.
+    Length: exactly one of ``steps`` (SGD updates, or Greedy sweeps), ``epochs`` (finite data) or
+    ``alpha`` (samples seen / N). ``record``: number of log-spaced record points (or an
+    increasing array of steps) at which R, Q, eps_g, ... are stored.
+
+    Start (``init``): "random" (i.i.d. weights times ``init_scale``), "teacher" (a planted start:
+    every replica starts on its own teacher's weights; student and teacher must have the same
+    architecture and weight kind), or an array of initial student weights, shape (K, F) for all
+    replicas or (replicas, K, F), F the fan-in (+-1 entries for binary students). A planted or
+    explicit start consumes the same random numbers as a random one, so runs that differ only in
+    ``init`` share teachers, data and batches.
+
+    Stationary observables (recorded whatever ``stop`` is; ``TrainResult.time_at_teacher``,
+    ``first_passage``, ``first_exit``, ``window_overlap``, ``window_eps_g``): the state after
+    step t is "on the teacher" when the student computes the teacher's function, decided after
+    every step for binary sign-unit students with the teacher's architecture and success_eps = 0:
+    from the weights alone for tree machines and perceptrons (``params["run"]["teacher_rule"]
+    == "weights"``: the units are the teacher's up to the architecture's symmetries, which is
+    exact there), from the weights and else the test set for dense and random-field machines
+    (``"weights+test"``); otherwise from eps_g <= ``success_eps`` (closed form, or the test set
+    with an early exit) at the probes only (``"eps"``). ``window``: the steps over which time_at_teacher and the window
+    means are taken, both ends inclusive: None = the second half of the run (steps
+    total//2 + 1 ... total), a fraction f in (0, 1] = the last ceil(f * total) steps, or a pair
+    (first, last) of steps. A replica stopped early (stop rule, divergence) is measured over the
+    part of the window it ran (NaN if none): stationary measurements want ``stop=None``.
+    ``probe_every``: steps between the probes that measure window_overlap and window_eps_g (and,
+    under the "eps" rule, whether the student is on the teacher); default ``check_every``.
+    window_eps_g is the mean error of the fresh batches met in the window when the data are
+    online without label noise (each batch error, measured before its move, is an unbiased
+    estimate of the student's eps_g), else eps_g at the probes.
+
+    ``stop``: None | "zero_train_error" | "zero_loss" (every training margin y F >= margin,
+    hinge-type losses) | "success" (the student is on the teacher), checked every
+    ``check_every`` steps and at every record point; default cadence: every epoch (finite data)
+    or every max(1, round(N / samples per step)) steps online (about once per N samples seen).
+    ``success_eps``: the eps_g threshold of "on the teacher" under the "eps" rule and of
+    ``success``; default 0 (exact recovery) for binary-weight classifiers, 0.01 for other
+    classifiers, 1e-3 for regression.
+
+    ``engine``: "direct" (simulate the weights) or "overlaps" (the exact overlap chain of online
+    SGD on Gaussian inputs, cost independent of N; no weights returned). ``measure``: extra
+    observables at the record points, any of "grad_noise", "sharpness".
+
     Replica r draws its teacher, data and moves from streams keyed by (seed, r): the arrays are
     bit-identical for any ``threads``.
     """
     plan = check_args(teacher, student, algo, data, steps=steps, epochs=epochs, alpha=alpha,
                       replicas=replicas, seed=seed, init_scale=init_scale, record=record, stop=stop,
-                      success_eps=success_eps, threads=threads)
-    replicas, seed, init_scale, success_eps = plan.replicas, plan.seed, plan.init_scale, plan.success_eps
-    record_steps, samples_per_step, total = plan.record_steps, plan.samples_per_step, plan.total_steps
-
-    setup = _setup_replicas(teacher, student, data, replicas, seed, init_scale)
-    cfg = _kernel_config(teacher, student, algo, data, setup, success_eps, stop, plan.check_every)
+                      success_eps=success_eps, threads=threads, init=init, window=window,
+                      probe_every=probe_every, check_every=check_every, engine=engine,
+                      measure=measure)
+    if plan.engine == "overlaps":
+        from .overlaps import train_overlaps
+        return train_overlaps(teacher, student, algo, data, plan, threads=threads)
+    replicas, seed, init_scale = plan.replicas, plan.seed, plan.init_scale
+    setup = _setup_replicas(teacher, student, data, replicas, seed, init_scale, init)
+    cfg = _kernel_config(teacher, student, algo, data, setup, plan)
     K, M = student.K, setup["M"]
-    T_rec = len(record_steps)
+    T_rec = len(plan.record_steps)
     out = dict(eps_g=np.full((replicas, T_rec), np.nan), train_err=np.full((replicas, T_rec), np.nan),
                R=np.full((replicas, T_rec, K, M), np.nan), Q=np.full((replicas, T_rec, K, K), np.nan),
                T=np.zeros((replicas, M, M)), wchange=np.full((replicas, T_rec), np.nan),
                wnorm=np.full((replicas, T_rec), np.nan), diverged=np.zeros(replicas, bool),
-               success=np.zeros(replicas, bool), stopped=np.zeros(replicas, np.int64))
+               success=np.zeros(replicas, bool), stopped=np.zeros(replicas, np.int64),
+               at_teacher=np.full(replicas, np.nan), first_passage=np.full(replicas, -1, np.int64),
+               first_exit=np.full(replicas, -1, np.int64), window_overlap=np.full(replicas, np.nan),
+               window_eps_g=np.full(replicas, np.nan))
     t0 = _time.perf_counter()
     with _numba_threads(threads):
-        engine.train_replicas(cfg, setup["W"], setup["fields_s"], setup["vs"], setup["Wt"],
-                              setup["fields_t"], setup["vt"], setup["Xuser"], setup["yuser"],
-                              setup["Xtest"], setup["ytest"],
-                              seed_states(seed, replicas, _STREAM_TRAIN),
-                              seed_states(seed, replicas, _STREAM_TEST), record_steps,
-                              out["eps_g"], out["train_err"], out["R"], out["Q"], out["T"],
-                              out["wchange"], out["wnorm"], out["diverged"], out["success"],
-                              out["stopped"])
+        kengine.entry_point(cfg.algo)(
+            cfg, setup["W"], setup["fields_s"], setup["vs"], setup["Wt"], setup["fields_t"],
+            setup["vt"], setup["same_field"], setup["Xuser"], setup["yuser"], setup["Xtest"],
+            setup["ytest"], seed_states(seed, replicas, kc.STREAM_TRAIN),
+            seed_states(seed, replicas, kc.STREAM_TEST), plan.record_steps, tuple(out.values()))
     wall = _time.perf_counter() - t0
-    params = {"teacher": teacher.to_dict() if teacher is not None else None,
-              "student": student.to_dict(), "algorithm": algo.to_dict(), "data": data.to_dict(),
-              "run": {"steps": steps, "epochs": epochs, "alpha": alpha, "replicas": replicas,
-                      "seed": seed, "init_scale": init_scale,
-                      "record": record if np.isscalar(record) else list(map(int, record)),
-                      "stop": stop, "success_eps": success_eps, "total_steps": int(total)}}
-    return TrainResult(time=record_steps * samples_per_step / student.N, steps=record_steps.copy(),
-                       eps_g=out["eps_g"], train_error=out["train_err"], R=out["R"], Q=out["Q"],
-                       T=out["T"], weight_change=out["wchange"], weight_norm=out["wnorm"],
+    params = _params(teacher, student, algo, data, plan, steps, epochs, alpha, record, stop, init,
+                     cfg)
+    return TrainResult(time=plan.record_steps * plan.samples_per_step / student.N,
+                       steps=plan.record_steps.copy(), eps_g=out["eps_g"],
+                       train_error=out["train_err"], R=out["R"], Q=out["Q"], T=out["T"],
+                       weight_change=out["wchange"], weight_norm=out["wnorm"],
                        diverged=out["diverged"], success=out["success"], stopped_at=out["stopped"],
+                       time_at_teacher=out["at_teacher"], first_passage=out["first_passage"],
+                       first_exit=out["first_exit"], window_overlap=out["window_overlap"],
+                       window_eps_g=out["window_eps_g"], window=np.array(plan.window, np.int64),
                        weights=setup["W"], teacher_weights=setup["Wt"],
                        student_fields=_index_fields(student, setup["fields_s"]),
                        teacher_fields=_index_fields(teacher, setup["fields_t"]) if teacher else None,
                        params=params, wall_time=wall)
+
+
+def _params(teacher, student, algo, data, plan, steps, epochs, alpha, record, stop, init, cfg):
+    """Everything needed to rerun, plus how the run was measured (teacher rule, cadences)."""
+    return {"teacher": teacher.to_dict() if teacher is not None else None,
+            "student": student.to_dict(), "algorithm": algo.to_dict(), "data": data.to_dict(),
+            "run": {"steps": steps, "epochs": epochs, "alpha": alpha, "replicas": plan.replicas,
+                    "seed": plan.seed, "init_scale": plan.init_scale,
+                    "record": record if np.isscalar(record) else list(map(int, record)),
+                    "stop": stop, "success_eps": plan.success_eps, "total_steps": int(plan.total_steps),
+                    "init": init if isinstance(init, str) else "array",
+                    "window": list(plan.window), "probe_every": plan.probe_every,
+                    "check_every": plan.check_every, "engine": plan.engine,
+                    "measure": list(plan.measure),
+                    "teacher_rule": kc.RULE_NAMES[cfg.teacher_rule],
+                    "window_eps_g": "batches" if cfg.batch_eps else "probes"}}
 
 
 def _index_fields(model, fields):
@@ -110,10 +155,18 @@ class RunPlan:
     total_steps: int
     record_steps: np.ndarray
     check_every: int
+    probe_every: int
+    window: tuple               # (first, last) step of the measurement window, inclusive
+    engine: str
+    measure: tuple
+    init: object                # "random" | "teacher" | the array, checked
+    stop: object                # the stop rule's name (or None)
 
 
 def check_args(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=32,
-               seed=0, init_scale=1.0, record=50, stop=None, success_eps=None, threads=None) -> RunPlan:
+               seed=0, init_scale=1.0, record=50, stop=None, success_eps=None, threads=None,
+               init="random", window=None, probe_every=None, check_every=None, engine="direct",
+               measure=None) -> RunPlan:
     """Every check ``ps.train`` makes, without training (sweeps validate all tasks up front).
     Raises ValueError naming the parameter, its value and the allowed range."""
     _check_specs(teacher, student, algo, data)
@@ -123,7 +176,7 @@ def check_args(teacher, student, algo, data, steps=None, epochs=None, alpha=None
     if student.weights == "binary" and init_scale != 1.0:
         raise ValueError(f"init_scale={init_scale} applies to gaussian weights only; binary "
                          "student weights are +-1 (leave init_scale=1)")
-    if stop not in STOP_RULES:
+    if not (isinstance(stop, str) or stop is None) or stop not in STOP_RULES:
         raise ValueError(f"stop={stop!r} is not allowed; choose one of {list(STOP_RULES)}")
     finite = isinstance(data, Dataset)
     if stop in ("zero_train_error", "zero_loss") and not finite:
@@ -136,6 +189,7 @@ def check_args(teacher, student, algo, data, steps=None, epochs=None, alpha=None
         success_eps = (0.0 if student.weights == "binary" and student.classifier
                        else 0.01 if student.classifier else 1e-3)
     success_eps = v.real("success_eps", success_eps, 0)
+    init = _check_init(init, teacher, student, replicas, init_scale)
 
     samples_per_step = algo.batch_size
     if isinstance(algo, Greedy) and algo.new_batch == "proposal":
@@ -143,11 +197,106 @@ def check_args(teacher, student, algo, data, steps=None, epochs=None, alpha=None
     steps_per_epoch = data.P // algo.batch_size if finite else 0
     total = _total_steps(steps, epochs, alpha, finite, steps_per_epoch, student.N, samples_per_step)
     record_steps = _record_grid(record, total)
-    check_every = steps_per_epoch if finite else max(1, round(student.N / samples_per_step))
+    if check_every is None:
+        check_every = max(1, steps_per_epoch if finite else round(student.N / samples_per_step))
+    check_every = v.integer("check_every", check_every, 1)
+    probe_every = check_every if probe_every is None else v.integer("probe_every", probe_every, 1)
+    window = _window(window, total)
+    if not (isinstance(engine, str) and engine in ENGINES):
+        raise ValueError(f"engine={engine!r} is not allowed; choose one of {', '.join(map(repr, ENGINES))}")
+    measure = _check_measure(measure, algo, student)
     if threads is not None:
         v.integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
-    return RunPlan(replicas, seed, init_scale, success_eps, samples_per_step, total, record_steps,
-                   int(max(1, check_every)))
+    plan = RunPlan(replicas, seed, init_scale, success_eps, samples_per_step, total, record_steps,
+                   check_every, probe_every, window, engine, measure, init, stop)
+    if engine == "overlaps":
+        from .overlaps import check_overlaps
+        check_overlaps(teacher, student, algo, data, plan)
+    return plan
+
+
+def _check_init(init, teacher, student, replicas, init_scale):
+    """init: "random", "teacher" (same architecture and weight kind as the teacher), or an array
+    (K, F) or (replicas, K, F) of initial student weights."""
+    if isinstance(init, str):
+        if init not in INITS:
+            raise ValueError(f"init={init!r} is not allowed; choose 'random', 'teacher' or an array "
+                             f"of initial student weights of shape ({student.K}, {student.d})")
+        if init == "teacher":
+            mismatch = _architecture_mismatch(teacher, student)
+            if mismatch:
+                raise ValueError(f"init='teacher' needs a student with the teacher's architecture "
+                                 f"and weight kind; {mismatch}")
+            if init_scale != 1.0:
+                raise ValueError(f"init_scale={init_scale} applies to random starts; init='teacher' "
+                                 "starts on the teacher's weights (leave init_scale=1)")
+        return init
+    try:
+        W0 = np.asarray(init)
+    except Exception:
+        W0 = None
+    if W0 is None or W0.dtype == object or not (np.issubdtype(W0.dtype, np.number)
+                                                or W0.dtype == bool) \
+            or np.iscomplexobj(W0):
+        raise ValueError(f"init={init!r} must be 'random', 'teacher' or a real array of initial "
+                         f"student weights")
+    shape = (student.K, student.d)
+    if W0.shape not in (shape, (replicas,) + shape):
+        raise ValueError(f"init array has shape {W0.shape}; allowed: {shape} (every replica) or "
+                         f"{(replicas,) + shape} (one per replica): (K, fan-in)")
+    W0 = W0.astype(np.float64)
+    if not np.all(np.isfinite(W0)):
+        raise ValueError("init array must be finite (found NaN or inf)")
+    if student.weights == "binary" and not np.all(np.abs(W0) == 1.0):
+        raise ValueError("init array for a binary student must hold +-1 entries only")
+    if init_scale != 1.0:
+        raise ValueError(f"init_scale={init_scale} applies to random starts; an init array is used "
+                         "as given (leave init_scale=1)")
+    return W0
+
+
+def _architecture_mismatch(teacher, student) -> str:
+    """'' when the student has the teacher's architecture and weight kind, else what differs."""
+    if teacher is None:
+        return "there is no teacher (user data)"
+    for name in ("N", "K", "d", "topology", "activation", "output", "weights", "second_layer"):
+        a, b = getattr(student, name), getattr(teacher, name)
+        if a != b:
+            return f"student.{name}={a!r} but teacher.{name}={b!r}"
+    return ""
+
+
+def _window(window, total):
+    """(first, last) step of the measurement window, both inclusive."""
+    if window is None:
+        return (total // 2 + 1 if total > 1 else total, total)
+    if isinstance(window, (float, np.floating)) and not isinstance(window, bool):
+        f = v.real("window", window, 0, 1, low_open=True)
+        return (total - max(1, math.ceil(f * total - 1e-9)) + 1, total)
+    if isinstance(window, (tuple, list, np.ndarray)) and len(window) == 2:
+        first = v.integer("window[0]", window[0], 0, total)
+        last = v.integer("window[1]", window[1], first, total)
+        return (first, last)
+    raise ValueError(f"window={window!r} is not allowed; give None (the second half of the run), "
+                     f"a fraction in (0, 1] (the last part of the run) or a pair (first, last) of "
+                     f"steps with 0 <= first <= last <= {total}")
+
+
+def _check_measure(measure, algo, student) -> tuple:
+    if measure is None:
+        return ()
+    names = [measure] if isinstance(measure, str) else measure
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"measure={measure!r} must be a list of names from {list(MEASURES)}")
+    for n in names:
+        if n not in MEASURES:
+            raise ValueError(f"measure={n!r} is not allowed; choose from {', '.join(map(repr, MEASURES))}")
+    if names and not isinstance(algo, SGD):
+        raise ValueError(f"measure={list(names)} needs ps.SGD (gradients of continuous weights); "
+                         f"got {type(algo).__name__}")
+    if names:
+        raise ValueError(f"measure={list(names)} is not available yet in this build")
+    return tuple(dict.fromkeys(names))
 
 
 def _check_specs(teacher, student, algo, data):
@@ -248,8 +397,10 @@ def _weights(model, rng, scale):
     return scale * rng.standard_normal((K, F))
 
 
-def _setup_replicas(teacher, student, data, replicas, seed, init_scale):
-    """Teacher, receptive fields and initial student of every replica, from (seed, r, setup)."""
+def _setup_replicas(teacher, student, data, replicas, seed, init_scale, init="random"):
+    """Teacher, receptive fields and initial student of every replica, from (seed, r, setup).
+    A planted or explicit start replaces the random student after it was drawn, so that the
+    teacher and every later random number are those of the random start."""
     M = teacher.K if teacher is not None else 0
     Ft = teacher.d if teacher is not None else 1
     W = np.empty((replicas, student.K, student.d))
@@ -259,7 +410,7 @@ def _setup_replicas(teacher, student, data, replicas, seed, init_scale):
     share_fields = (teacher is not None and student.topology == teacher.topology == "random"
                     and student.K == teacher.K and student.d == teacher.d)
     for r in range(replicas):
-        rng = np.random.default_rng(np.random.SeedSequence([seed, r, _STREAM_SETUP]))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, r, kc.STREAM_SETUP]))
         if teacher is not None:
             ft = _fields(teacher, rng)
             Wt[r] = _weights(teacher, rng, 1.0)
@@ -271,6 +422,10 @@ def _setup_replicas(teacher, student, data, replicas, seed, init_scale):
             fields_s = np.empty((replicas,) + fs.shape, np.int64)
             fields_t = np.empty((replicas,) + ft.shape, np.int64)
         fields_s[r], fields_t[r] = fs, ft
+    if isinstance(init, str) and init == "teacher":
+        W[:] = Wt
+    elif not isinstance(init, str):
+        W[:] = init
     vs = np.asarray(student.second_layer if student.second_layer else np.ones(student.K), float)
     vt = (np.asarray(teacher.second_layer if teacher.second_layer else np.ones(M), float)
           if teacher is not None else np.zeros(0))
@@ -283,56 +438,101 @@ def _setup_replicas(teacher, student, data, replicas, seed, init_scale):
         Xuser, yuser = np.ascontiguousarray(data.X[train_idx]), np.ascontiguousarray(data.y[train_idx])
         Xtest, ytest = np.ascontiguousarray(data.X[test_idx]), np.ascontiguousarray(data.y[test_idx])
     return dict(M=M, W=W, fields_s=fields_s, Wt=Wt, fields_t=fields_t, vs=vs, vt=vt,
+                same_field=_same_fields(teacher, student, fields_s, fields_t, replicas),
                 Xuser=Xuser, yuser=yuser, Xtest=Xtest, ytest=ytest)
+
+
+def _same_fields(teacher, student, fields_s, fields_t, replicas):
+    """(replicas, K, M) bool: student unit k and teacher unit n read the same inputs."""
+    K, M = student.K, (teacher.K if teacher is not None else 0)
+    out = np.zeros((replicas, K, M), bool)
+    if teacher is None or _architecture_mismatch(teacher, student):
+        return out
+    if student.topology == "dense":
+        out[:] = True
+    else:
+        out[:] = np.all(fields_s[:, :, None, :] == fields_t[:, None, :, :], axis=-1)
+    return out
+
+
+def teacher_rule(teacher, student, success_eps) -> int:
+    """How "the student computes the teacher's function" is decided (kernels/config.py):
+    binary sign-unit classifiers with the teacher's architecture and a plain read-out, asked for
+    exact recovery (success_eps = 0), use the weights: alone for tree machines and perceptrons
+    (the symmetries are then the only way to compute the teacher's function), then the test set
+    for dense and random-field machines (where, at small N, other students compute it too:
+    tests/test_teacher_rule.py enumerates them). Everything else compares eps_g with success_eps."""
+    if teacher is None or _architecture_mismatch(teacher, student) or success_eps != 0.0:
+        return kc.RULE_EPS
+    if not (student.weights == "binary" and student.activation == "sign" and student.classifier
+            and student.second_layer is None):
+        return kc.RULE_EPS
+    if student.topology == "tree" or student.K == 1:
+        return kc.RULE_WEIGHTS
+    return kc.RULE_WEIGHTS_OR_TEST
+
+
+def _sign_flips(student, data) -> bool:
+    """Parity machines are invariant under flipping an even number of units when no field can
+    be exactly 0: Gaussian inputs, or +-1 inputs with an odd fan-in."""
+    return student.output == "parity" and (data.inputs == "gaussian" or student.d % 2 == 1)
 
 
 def eps_g_mode(teacher, student, algo, data) -> int:
     """Which closed form gives eps_g exactly (Gaussian inputs), or the test set."""
     if (teacher is None or data.inputs != "gaussian" or data.chi != 0
             or (isinstance(algo, SGD) and algo.output_scale is not None)):
-        return obs.EG_TESTSET
+        return kc.EG_TESTSET
     s, t = student, teacher
     if s.output == t.output == "sum":
         if s.activation == t.activation == "erf":
-            return obs.EG_ERF
+            return kc.EG_ERF
         if s.activation == t.activation == "linear":
-            return obs.EG_LINEAR
-        return obs.EG_TESTSET
+            return kc.EG_LINEAR
+        return kc.EG_TESTSET
     plain = s.second_layer is None and t.second_layer is None
     if not (s.classifier and t.classifier and plain and s.activation in _ODD and t.activation in _ODD):
-        return obs.EG_TESTSET
+        return kc.EG_TESTSET
     if s.K == t.K == 1:
-        return obs.EG_ARCCOS
+        return kc.EG_ARCCOS
     if s.topology == t.topology == "tree" and s.d == t.d:
         if s.output == t.output == "parity":
-            return obs.EG_TREE_PARITY
+            return kc.EG_TREE_PARITY
         if s.output == t.output == "sign" and s.activation == t.activation == "sign":
-            return obs.EG_TREE_MAJORITY
-    return obs.EG_TESTSET
+            return kc.EG_TREE_MAJORITY
+    return kc.EG_TESTSET
 
 
-def _kernel_config(teacher, student, algo, data, setup, success_eps, stop, check_every):
+def _kernel_config(teacher, student, algo, data, setup, plan):
     sgd = isinstance(algo, SGD)
     user = isinstance(data, Dataset) and data.user_data
+    online = isinstance(data, Online)
     return KernelConfig(
-        algo=ksteps.SGD_ALGO if sgd else ksteps.GREEDY_ALGO, N=int(student.N),
-        act_s=_ACT[student.activation], out_s=_OUT[student.output],
-        act_t=_ACT[teacher.activation] if teacher else 0, out_t=_OUT[teacher.output] if teacher else 0,
+        algo=kc.SGD_ALGO if sgd else kc.GREEDY_ALGO, N=int(student.N),
+        act_s=kc.ACTIVATION_CODES[student.activation], out_s=kc.OUTPUT_CODES[student.output],
+        act_t=kc.ACTIVATION_CODES[teacher.activation] if teacher else 0,
+        out_t=kc.OUTPUT_CODES[teacher.output] if teacher else 0,
         dense_s=student.topology == "dense", dense_t=teacher is not None and teacher.topology == "dense",
         fan_in_t=int(teacher.d) if teacher else 1,
-        loss=_LOSS[algo.loss] if sgd else 0, margin=float(algo.margin) if sgd else 0.0,
+        loss=kc.LOSS_CODES[algo.loss] if sgd else 0, margin=float(algo.margin) if sgd else 0.0,
         output_scale=float(algo.output_scale or 0.0) if sgd else 0.0,
         lr=float(algo.lr) if sgd else 0.0, momentum=float(algo.momentum) if sgd else 0.0,
         weight_decay=float(algo.weight_decay) if sgd else 0.0, batch_size=int(algo.batch_size),
         temperature=0.0 if sgd else float(algo.temperature),
-        ties=0 if sgd else _TIES[algo.ties],
+        ties=0 if sgd else kc.TIE_CODES[algo.ties],
         new_batch_per_proposal=(not sgd) and algo.new_batch == "proposal",
-        inputs=engine.INPUT_BINARY if data.inputs == "binary" else engine.INPUT_GAUSSIAN,
-        chi=float(data.chi), label_noise=float(data.label_noise),
+        inputs=kc.INPUT_CODES[data.inputs], chi=float(data.chi), label_noise=float(data.label_noise),
         P=int(data.P) if isinstance(data, Dataset) else 0, user_data=bool(user),
+        independent_batches=isinstance(data, Dataset) and data.batches == "independent",
         test_size=int(data.test_size), eg_mode=int(eps_g_mode(teacher, student, algo, data)),
-        success_eps=float(success_eps), stop_rule=STOP_RULES[stop], check_every=int(max(1, check_every)),
-        exact_votes=student.activation == "sign" and bool(np.all(np.mod(setup["vs"], 1.0) == 0.0)))
+        success_eps=float(plan.success_eps), stop_rule=STOP_RULES[plan.stop],
+        check_every=int(plan.check_every),
+        exact_votes=student.activation == "sign" and bool(np.all(np.mod(setup["vs"], 1.0) == 0.0)),
+        teacher_rule=int(teacher_rule(teacher, student, plan.success_eps)),
+        sign_flips=bool(_sign_flips(student, data)), total_steps=int(plan.total_steps),
+        probe_every=int(plan.probe_every), window_start=int(plan.window[0]),
+        window_stop=int(plan.window[1]),
+        batch_eps=bool(online and teacher is not None and data.label_noise == 0.0))
 
 
 @contextmanager

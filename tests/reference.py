@@ -458,10 +458,54 @@ def record_grid(record, total):
     return np.asarray(record, np.int64)
 
 
+def same_function_by_symmetry(teacher, student, W, Wt, fs, ft, inputs):
+    """Brute force: is the binary student W the teacher Wt up to the architecture's symmetries?
+    Tries every permutation of units between units with equal receptive fields and, for a parity
+    output whose fields can never be exactly 0, every even set of sign flips."""
+    K = W.shape[0]
+    flips_ok = student.output == "parity" and (inputs == "gaussian" or student.d % 2 == 1)
+    dense = student.topology == "dense"
+    for perm in itertools.permutations(range(K)):
+        if not dense and any(not np.array_equal(fs[k], ft[perm[k]]) for k in range(K)):
+            continue
+        for signs in itertools.product([1.0, -1.0] if flips_ok else [1.0], repeat=K):
+            if np.prod(signs) < 0:
+                continue
+            if all(np.array_equal(W[k], signs[k] * Wt[perm[k]]) for k in range(K)):
+                return True
+    return False
+
+
+def weights_rule(teacher, student, success_eps):
+    """How the driver decides "on the teacher": None (eps_g <= success_eps at the probes), or,
+    for binary sign-unit classifiers with the teacher's architecture (plain read-out) asked for
+    exact recovery, "weights" (tree machines, perceptrons) or "weights+test" (the symmetric
+    match, else no error on the test set: dense and random-field machines)."""
+    if teacher is None or success_eps != 0:
+        return None
+    same = all(getattr(student, a) == getattr(teacher, a) for a in
+               ("N", "K", "d", "topology", "activation", "output", "weights", "second_layer"))
+    if not (same and student.weights == "binary" and student.activation == "sign"
+            and student.classifier and student.second_layer is None):
+        return None
+    return "weights" if (student.topology == "tree" or student.K == 1) else "weights+test"
+
+
+def best_overlap(R, Q, T):
+    """mean over teacher units n of max_k |R_kn| / sqrt(Q_kk T_nn) (TrainResult.overlap)."""
+    if R.shape[1] == 0:
+        return np.nan
+    Qd = np.sqrt(np.clip(np.diag(Q), 1e-300, None))
+    Td = np.sqrt(np.clip(np.diag(T), 1e-300, None))
+    return float((np.abs(R) / Qd[:, None] / Td[None, :]).max(axis=0).mean())
+
+
 def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=2,
-                    seed=0, init_scale=1.0, record=5, stop=None, success_eps=None):
+                    seed=0, init_scale=1.0, record=5, stop=None, success_eps=None, init="random",
+                    window=None, probe_every=None, check_every=None):
     """Pure-NumPy ps.train: teacher-generated data (ps.Online, ps.Dataset(P)) or user arrays
-    (ps.Dataset.from_arrays with teacher=None). Returns a dict of the TrainResult arrays."""
+    (ps.Dataset.from_arrays with teacher=None). Returns a dict of the TrainResult arrays,
+    stationary observables included."""
     from physsgd.algorithms import SGD
     from physsgd.data import Dataset
     sgd = isinstance(algo, SGD)
@@ -478,7 +522,16 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
         total = max(1, math.ceil(alpha * N / per_step - 1e-9))
     rec_steps = record_grid(record, total)
     n_rec = len(rec_steps)
-    check_every = max(1, data.P // m if finite else round(N / per_step))
+    if check_every is None:
+        check_every = max(1, data.P // m if finite else round(N / per_step))
+    probe_every = check_every if probe_every is None else probe_every
+    if window is None:                    # the second half of the run, both ends inclusive
+        w_first, w_last = (total // 2 + 1 if total > 1 else 1), total
+    elif isinstance(window, float):       # the last ceil(f * total) steps
+        w_first, w_last = total - max(1, math.ceil(window * total - 1e-9)) + 1, total
+    else:
+        w_first, w_last = window
+    in_window = lambda t: w_first <= t <= w_last  # noqa: E731
     if success_eps is None:
         success_eps = (0.0 if student.weights == "binary" and student.classifier
                        else 0.01 if student.classifier else 1e-3)
@@ -486,6 +539,10 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
     margin = algo.margin if sgd else 0.0
     output_scale = (algo.output_scale or 0.0) if sgd else 0.0
     user = finite and data.user_data
+    rule = weights_rule(teacher, student, success_eps)
+    exact = rule is not None
+    batch_eps = (not finite) and teacher is not None and data.label_noise == 0
+    independent = finite and getattr(data, "batches", "epochs") == "independent"
     M = teacher.K if teacher is not None else 0
     vs = np.asarray(student.second_layer or np.ones(K), float)
     vt = np.asarray(teacher.second_layer or np.ones(M), float) if teacher is not None else np.zeros(0)
@@ -499,12 +556,20 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
                T=np.zeros((replicas, M, M)), weight_change=np.full((replicas, n_rec), np.nan),
                weight_norm=np.full((replicas, n_rec), np.nan), diverged=np.zeros(replicas, bool),
                success=np.zeros(replicas, bool), stopped_at=np.zeros(replicas, np.int64),
-               steps=rec_steps, time=rec_steps * per_step / N)
+               steps=rec_steps, time=rec_steps * per_step / N,
+               time_at_teacher=np.full(replicas, np.nan), first_passage=np.full(replicas, -1, np.int64),
+               first_exit=np.full(replicas, -1, np.int64), window_overlap=np.full(replicas, np.nan),
+               window_eps_g=np.full(replicas, np.nan), window=np.array([w_first, w_last]))
     train_states = krng.seed_states(seed, replicas, STREAM_TRAIN)
     test_states = krng.seed_states(seed, replicas, STREAM_TEST)
     for r in range(replicas):
         s_train, s_test = train_states[r].copy(), test_states[r].copy()
         Wt, ft, W, fs = setup_replica(teacher, student, seed, r, init_scale)
+        if isinstance(init, str) and init == "teacher":
+            W = Wt.copy()
+        elif not isinstance(init, str):
+            W0_given = np.asarray(init, float)
+            W = (W0_given[r] if W0_given.ndim == 3 else W0_given).copy()
         tnet = (Net(teacher.activation, teacher.output, vt, ft, teacher.topology == "dense")
                 if teacher is not None else Net("linear", "sum", vt, ft, False))
         snet = Net(student.activation, student.output, vs, fs, student.topology == "dense")
@@ -518,7 +583,7 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
             pos = data.P                       # the first batch starts an epoch
         if user:
             Xte, yte = X_held, y_held
-        elif mode is None:
+        elif mode is None or rule == "weights+test":
             Xte, yte = draw_samples(s_test, data.test_size, tnet, Wt, N, data, False)
         R, Q, T = overlaps(W, fs, snet.dense, Wt, ft, tnet.dense, N)
         res["T"][r] = T
@@ -527,6 +592,12 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
             nonlocal pos
             if not finite:
                 return draw_samples(s_train, m, tnet, Wt, N, data, True)
+            if independent:                    # m distinct samples: a partial Fisher-Yates shuffle
+                for i in range(m):
+                    j = i + krng.randint(s_train, data.P - i)
+                    epoch_order[i], epoch_order[j] = epoch_order[j], epoch_order[i]
+                sel = epoch_order[:m].copy()
+                return Xtr[sel], ytr[sel]
             if pos + m > data.P:               # drop_last: fresh order when < m unseen remain
                 fisher_yates(s_train, epoch_order)
                 pos = 0
@@ -537,6 +608,30 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
         def set_error(X, y):
             Fv = scaled_output(snet, W, W0, X, output_scale)
             return sample_error(snet.out, Fv, y).mean(), bool(np.all(y * Fv >= margin))
+
+        def on_teacher():
+            if same_function_by_symmetry(teacher, student, W, Wt, fs, ft, data.inputs):
+                return True
+            return rule == "weights+test" and set_error(Xte, yte)[0] == 0.0
+
+        def current_eps(R, Q, on):
+            if exact and on:
+                return 0.0
+            if mode is None:
+                return set_error(Xte, yte)[0]
+            return eps_closed_form(mode, Q, R, T, vs, vt)
+
+        track = dict(on=0, seen=0, was_on=False, probes=0, overlap=0.0, eps=0.0, berr=0.0, nberr=0)
+
+        def observe_teacher(step, on):
+            if on and res["first_passage"][r] < 0:
+                res["first_passage"][r] = step
+            if not on and track["was_on"] and res["first_exit"][r] < 0:
+                res["first_exit"][r] = step
+            track["was_on"] |= bool(on)
+            if in_window(step):
+                track["seen"] += 1
+                track["on"] += int(on)
 
         buf = np.zeros((K, F))
         flip_order = np.arange(K * F)
@@ -563,26 +658,45 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
                     Xb, yb = next_batch()
                     W, berr, _ = greedy_sweep(snet, s_train, W, Xb, yb, flip_order,
                                               algo.temperature, algo.ties)
-                batch_errors.append(berr)
                 if not finite_w:
                     res["diverged"][r] = True
                     stop_at = step
                     break
-            is_record = step == rec_steps[rec]
+                batch_errors.append(berr)
+                if batch_eps and in_window(step - 1):   # the error of the state after step - 1
+                    track["berr"] += berr
+                    track["nberr"] += 1
+            probe = step % probe_every == 0 or step == w_last
+            on = False
+            if exact:
+                on = on_teacher()
+                observe_teacher(step, on)
+            elif probe:
+                R, Q, _ = overlaps(W, fs, snet.dense, Wt, ft, tnet.dense, N)
+                on = current_eps(R, Q, False) <= success_eps
+                observe_teacher(step, on)
+            if probe and in_window(step):
+                R, Q, _ = overlaps(W, fs, snet.dense, Wt, ft, tnet.dense, N)
+                track["overlap"] += best_overlap(R, Q, T)
+                if not batch_eps:
+                    track["eps"] += current_eps(R, Q, on)
+                track["probes"] += 1
+            is_record = rec < n_rec and step == rec_steps[rec]
             check = stop is not None and step > 0 and (step % check_every == 0 or is_record)
             if not (is_record or check):
                 continue
             R, Q, _ = overlaps(W, fs, snet.dense, Wt, ft, tnet.dense, N)
-            if mode is None:
-                eg = set_error(Xte, yte)[0]
-            else:
-                eg = eps_closed_form(mode, Q, R, T, vs, vt)
+            eg = current_eps(R, Q, on)
+            if not (math.isfinite(eg) and math.isfinite(np.linalg.norm(W))):
+                res["diverged"][r] = True
+                stop_at = step
+                break
             if finite:
                 terr, zero_loss = set_error(Xtr, ytr)
             else:
                 terr, zero_loss = (np.mean(batch_errors) if batch_errors else np.nan), False
             halt = check and {"zero_train_error": terr == 0.0, "zero_loss": zero_loss,
-                              "success": eg <= success_eps}[stop]
+                              "success": on if exact else eg <= success_eps}[stop]
             if is_record or halt:
                 res["eps_g"][r, rec], res["train_error"][r, rec] = eg, terr
                 res["R"][r, rec], res["Q"][r, rec] = R, Q
@@ -593,12 +707,24 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
             if halt:
                 stop_at = step
                 break
-            if rec == n_rec:
-                break
         res["stopped_at"][r] = stop_at
         names = ("eps_g", "train_error", "weight_change", "weight_norm", "R", "Q")
         for t in range(rec, n_rec):       # stopped early: NaN (diverged) or repeat the last record
             for name in names if (res["diverged"][r] or rec > 0) else ():
                 res[name][r, t] = np.nan if res["diverged"][r] else res[name][r, rec - 1]
-        res["success"][r] = (not res["diverged"][r]) and rec > 0 and res["eps_g"][r, -1] <= success_eps
+        if not res["diverged"][r]:
+            if track["seen"]:
+                res["time_at_teacher"][r] = track["on"] / track["seen"]
+            if track["probes"]:
+                res["window_overlap"][r] = track["overlap"] / track["probes"]
+            if batch_eps:
+                res["window_eps_g"][r] = track["berr"] / track["nberr"] if track["nberr"] else np.nan
+            elif track["probes"]:
+                res["window_eps_g"][r] = track["eps"] / track["probes"]
+        if res["diverged"][r] or rec == 0:
+            res["success"][r] = False
+        elif exact:
+            res["success"][r] = on_teacher()
+        else:
+            res["success"][r] = res["eps_g"][r, -1] <= success_eps
     return res

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 import physsgd as ps
-from physsgd.kernels import engine, network, observables as obs, rng as krng, steps
+from physsgd.kernels import config as kc, network, observables as obs, rng as krng, samples, steps
 
 sys.path.insert(0, os.path.dirname(__file__))
 import reference as ref  # noqa: E402
@@ -40,13 +40,15 @@ def make_cfg(**kw):
                 dense_s=True, dense_t=True, fan_in_t=1, loss=LOSS["square"], margin=1.0,
                 output_scale=0.0, lr=0.1, momentum=0.0, weight_decay=0.0, batch_size=1,
                 temperature=0.0, ties=TIES["accept"], new_batch_per_proposal=False,
-                inputs=engine.INPUT_GAUSSIAN, chi=0.0, label_noise=0.0, P=0, user_data=False,
-                test_size=1, eg_mode=obs.EG_TESTSET, success_eps=0.0, stop_rule=engine.STOP_NONE,
-                check_every=1, exact_votes=None)
+                inputs=kc.INPUT_GAUSSIAN, chi=0.0, label_noise=0.0, P=0, user_data=False,
+                independent_batches=False, test_size=1, eg_mode=obs.EG_TESTSET, success_eps=0.0,
+                stop_rule=kc.STOP_NONE, check_every=1, exact_votes=None, teacher_rule=kc.RULE_EPS,
+                sign_flips=False, total_steps=1, probe_every=1, window_start=1, window_stop=1,
+                batch_eps=False)
     base.update(kw)
     if base["exact_votes"] is None:      # as _kernel_config: sign units with the default read-out
         base["exact_votes"] = base["act_s"] == ACT["sign"]
-    return ptrain.KernelConfig(**base)
+    return kc.KernelConfig(**base)
 
 
 def make_fields(topology, K, N, d, rng):
@@ -59,10 +61,10 @@ def make_fields(topology, K, N, d, rng):
 
 
 def test_codes_match_the_driver():
-    assert {n: ptrain._ACT[n] for n in ref.ACTIVATIONS} == ACT
-    assert {n: ptrain._OUT[n] for n in ref.OUTPUTS} == OUT
-    assert {n: ptrain._LOSS[n] for n in ref.LOSSES} == LOSS
-    assert {n: ptrain._TIES[n] for n in TIES} == TIES
+    assert {n: kc.ACTIVATION_CODES[n] for n in ref.ACTIVATIONS} == ACT
+    assert {n: kc.OUTPUT_CODES[n] for n in ref.OUTPUTS} == OUT
+    assert {n: kc.LOSS_CODES[n] for n in ref.LOSSES} == LOSS
+    assert {n: kc.TIE_CODES[n] for n in TIES} == TIES
 
 
 # ------------------------------------------------------------------------------------------
@@ -224,7 +226,7 @@ def _compare_greedy(arch, temperature, ties, n_sweeps=4, m=9, seed=0):
     teacher = ref.Net(act, out, v, fields, dense)
     Wt = rng.choice([-1.0, 1.0], (K, F))
     cfg = make_cfg(algo=steps.GREEDY_ALGO, N=N, act_s=ACT[act], out_s=OUT[out], dense_s=dense,
-                   temperature=temperature, ties=TIES[ties], batch_size=m, inputs=engine.INPUT_BINARY)
+                   temperature=temperature, ties=TIES[ties], batch_size=m, inputs=kc.INPUT_BINARY)
     W = rng.choice([-1.0, 1.0], (K, F))
     Wr = W.copy()
     s = krng.seed_states(seed, 1, 7)[0]
@@ -490,6 +492,35 @@ E2E = {
         dict(N=9, K=1, activation="sign", output="sign", weights="binary"),
         ps.Greedy(batch_size=3, ties="reject", new_batch="proposal"), ps.Dataset(P=10, inputs="binary", test_size=25),
         dict(steps=5, record=4, replicas=2)),
+    # planted starts, explicit starts, windows, probes, independent batches (stationary observables)
+    "greedy_tree_majority_planted_metropolis": (
+        dict(N=15, K=3, activation="sign", output="sign", topology="tree", d=5, weights="binary"),
+        dict(N=15, K=3, activation="sign", output="sign", topology="tree", d=5, weights="binary"),
+        ps.Greedy(batch_size=6, temperature=0.3), ps.Online(inputs="binary", test_size=30),
+        dict(steps=40, record=5, replicas=3, init="teacher")),
+    "greedy_dense_parity_planted_flips_gaussian": (
+        dict(N=7, K=2, activation="sign", output="parity", weights="binary"),
+        dict(N=7, K=2, activation="sign", output="parity", weights="binary"),
+        ps.Greedy(batch_size=5, temperature=0.5), ps.Online(test_size=30),
+        dict(steps=30, record=4, replicas=3, init="teacher", window=0.75, probe_every=3)),
+    "greedy_random_parity_even_fan_in_window_pair": (
+        dict(N=9, K=3, activation="sign", output="parity", topology="random", d=4, weights="binary"),
+        dict(N=9, K=3, activation="sign", output="parity", topology="random", d=4, weights="binary"),
+        ps.Greedy(batch_size=12, ties="random"), ps.Online(inputs="binary", label_noise=0.05, test_size=30),
+        dict(steps=25, record=4, replicas=3, window=(5, 20), probe_every=4)),
+    "greedy_tree_committee_independent_batches_array_init": (
+        dict(N=9, K=3, activation="sign", output="sign", topology="tree", d=3, weights="binary"),
+        dict(N=9, K=3, activation="sign", output="sign", topology="tree", d=3, weights="binary"),
+        ps.Greedy(batch_size=4), ps.Dataset(P=20, inputs="binary", test_size=30, batches="independent"),
+        dict(steps=30, record=5, replicas=2, init=np.ones((3, 3)), stop="success", check_every=1)),
+    "sgd_erf_planted_dataset_independent": (
+        dict(N=10, K=2, activation="erf"), dict(N=10, K=2, activation="erf"),
+        ps.SGD(lr=0.5, batch_size=3), ps.Dataset(P=12, batches="independent"),
+        dict(epochs=8, record=4, replicas=2, init="teacher", probe_every=2)),
+    "sgd_tanh_sign_probes_testset": (
+        dict(N=8, K=1, activation="tanh", output="sign"), dict(N=8, K=1, activation="sign", output="sign"),
+        ps.SGD(lr=0.5, batch_size=2, loss="hinge"), ps.Dataset(P=10, inputs="binary", test_size=30),
+        dict(epochs=10, record=4, replicas=2, probe_every=2, success_eps=0.2)),
     "sgd_user_data_tanh_committee": (
         dict(N=6, K=2, activation="tanh", output="sign"), None,
         ps.SGD(lr=0.3, batch_size=4, loss="logistic", weight_decay=0.02),
@@ -506,7 +537,7 @@ def test_train_end_to_end(case):
     run = dict(run, seed=3)
     res = ps.train(teacher, student, algo, data, **run)
     want = ref.train_reference(teacher, student, algo, data, **run)
-    for name in ps.TrainResult.ARRAYS:
+    for name in ps.TrainResult.ARRAYS + ps.TrainResult.STATIONARY + ("window",):
         got = getattr(res, name)
         assert got.shape == want[name].shape, name
         if got.dtype == bool or np.issubdtype(got.dtype, np.integer):
@@ -519,6 +550,8 @@ def test_train_end_to_end(case):
         assert res.diverged.all()
     if "stop" in case or "success" in case or "zero_loss" in case:
         assert np.any(res.stopped_at < res.steps[-1]), res.stopped_at
+    if "planted" in case:
+        assert np.all(res.first_passage == 0)
 
 
 def _compare_train(case_spec):
@@ -527,7 +560,7 @@ def _compare_train(case_spec):
     run = dict(run, seed=3)
     res = ps.train(teacher, student, algo, data, **run)
     want = ref.train_reference(teacher, student, algo, data, **run)
-    for name in ps.TrainResult.ARRAYS:
+    for name in ps.TrainResult.ARRAYS + ps.TrainResult.STATIONARY + ("window",):
         np.testing.assert_allclose(getattr(res, name), want[name], rtol=1e-10, atol=1e-12,
                                    equal_nan=True, err_msg=name)
 
@@ -674,7 +707,7 @@ def test_input_law_with_chi(chi):
     s = krng.seed_states(2, 1, 0)[0]
     X = np.empty((20_000, 3))
     for mu in range(X.shape[0]):
-        engine.draw_input(cfg, s, X[mu])
+        samples.draw_input(cfg, s, X[mu])
     n = X.shape[0]
     assert stats.kstest(X[:, 0] ** 2 / 2, stats.gamma(0.5 * (chi + 1)).cdf).pvalue > 1e-4
     assert abs(np.mean(np.sign(X[:, 0]))) < NSE / math.sqrt(n)
@@ -760,6 +793,6 @@ def test_train_random_configurations():
         n += 1
         with np.errstate(all="ignore"):
             want = ref.train_reference(teacher, student, algo, data, **run)
-        for name in ps.TrainResult.ARRAYS:
+        for name in ps.TrainResult.ARRAYS + ps.TrainResult.STATIONARY + ("window",):
             np.testing.assert_allclose(getattr(res, name), want[name], rtol=1e-9, atol=1e-11,
                                        equal_nan=True, err_msg=f"{name}: {sw} {tw} {algo} {data} {run}")

@@ -111,7 +111,7 @@ def temps(d):
 # In-process runs with a fake ps.train (fast; the real one is used below)
 
 def fake_train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=32, seed=0,
-               init_scale=1.0, record=50, stop=None, success_eps=None, threads=None):
+               init_scale=1.0, record=50, stop=None, success_eps=None, threads=None, **stationary):
     from test_store import fake_result
     if algo.batch_size == 4 and teacher.N == 20:
         raise ValueError("fake training failure")

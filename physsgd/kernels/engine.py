@@ -1,74 +1,35 @@
-"""The replica loop: data, moves, recording, stop rules; replicas in parallel with prange.
+"""The replica loop: data, moves, recording, stationary observables, stop rules; replicas in
+parallel with prange.
 
 Every random number of replica r comes from its own streams (train: data, batches, proposals;
 test: the fixed test set), so its trajectory is the same whatever the thread count.
+
+A replica's run is a sequence of named phases, each a small function:
+    begin          training set, test set, buffers, the teacher's overlaps (step 0 is observed too)
+    <algo>_move    one move: an SGD step, a greedy sweep, or a sweep with a batch per proposal
+    observe        after every move: divergence, the teacher check, probes of the window,
+                   records, stop rules
+    finish         the stationary observables, the record slots after an early stop, success
+There is one entry point per algorithm (train_sgd, train_greedy) so that a run compiles only the
+code its algorithm needs.
 """
 import math
 
 import numpy as np
 from numba import njit, prange
 
-from .network import output, predict, sign, unit_fields, SUM
-from .observables import EG_TESTSET, embed, eps_closed_form, overlaps_with
-from .rng import fill_binary, fill_normal, gamma, normal, shuffle, uniform
-from .steps import (GREEDY_ALGO, batch_state, greedy_sweep, propose_flip, sample_error,
-                    sgd_step, student_output)
+from .config import (EG_TESTSET, GREEDY_ALGO, RULE_EPS, RULE_WEIGHTS, RULE_WEIGHTS_OR_TEST,
+                     STOP_NONE, STOP_SUCCESS, STOP_ZERO_LOSS, STOP_ZERO_TRAIN_ERROR, SUM)
+from .network import sign
+from .observables import embed, eps_closed_form, overlaps_with
+from .rng import shuffle
+from .samples import data_source, next_batch, test_set
+from .steps import batch_state, greedy_sweep, propose_flip, sample_error, sgd_step, student_output
+from .teacher import best_overlap, on_teacher
 
-STOP_NONE, STOP_ZERO_TRAIN_ERROR, STOP_ZERO_LOSS, STOP_SUCCESS = 0, 1, 2, 3
-INPUT_GAUSSIAN, INPUT_BINARY = 0, 1
-
-
-@njit
-def draw_input(cfg, s, x):
-    if cfg.inputs == INPUT_BINARY:
-        fill_binary(s, x)
-        return
-    fill_normal(s, x)
-    if cfg.chi != 0.0:   # |x_1| = sqrt(2 G), G ~ Gamma((chi+1)/2): density |x_1|^chi e^{-x_1^2/2}
-        x[0] = math.sqrt(2.0 * gamma(s, 0.5 * (cfg.chi + 1.0))) * sign(uniform(s) - 0.5)
-
-
-@njit
-def teacher_output(cfg, Wt, fields_t, vt, x, ht):
-    """The teacher's clean label (classifier) or output (regression)."""
-    unit_fields(Wt, fields_t, cfg.dense_t, x, ht)
-    return predict(cfg.out_t, output(cfg.act_t, cfg.out_t, vt, ht))
-
-
-@njit
-def noisy(cfg, s, y):
-    if cfg.label_noise == 0.0:
-        return y
-    if cfg.out_t == SUM:
-        return y + cfg.label_noise * normal(s)
-    return -y if uniform(s) < cfg.label_noise else y
-
-
-@njit
-def make_samples(cfg, s, Wt, fields_t, vt, X, y, ht, with_noise):
-    for mu in range(X.shape[0]):
-        draw_input(cfg, s, X[mu])
-        y[mu] = teacher_output(cfg, Wt, fields_t, vt, X[mu], ht)
-        if with_noise:
-            y[mu] = noisy(cfg, s, y[mu])
-
-
-@njit
-def next_batch(cfg, s, Xb, yb, Xtr, ytr, order, pos, Wt, fields_t, vt, ht):
-    """Fill the batch: fresh samples (online) or the next slice of the epoch's order; a new
-    epoch (fresh shuffle) starts when fewer than batch_size unseen samples remain."""
-    m = Xb.shape[0]
-    if Xtr.shape[0] == 0:
-        make_samples(cfg, s, Wt, fields_t, vt, Xb, yb, ht, True)
-        return
-    if pos[0] + m > order.shape[0]:
-        shuffle(s, order)
-        pos[0] = 0
-    for mu in range(m):
-        i = order[pos[0] + mu]
-        Xb[mu, :] = Xtr[i]
-        yb[mu] = ytr[i]
-    pos[0] += m
+# counters (int64) and accumulators (float64) of one replica's run
+C_REC, C_RUN_N, C_STOP, C_PASSAGE, C_EXIT, C_ON, C_SEEN, C_PROBES, C_WAS_ON, C_BATCH_N = range(10)
+A_RUN_ERR, A_OVERLAP, A_EPS, A_BATCH_ERR = range(4)
 
 
 @njit
@@ -88,7 +49,7 @@ def set_error(cfg, W, W0, fields, v, X, y, h, h0):
 @njit
 def errors_at_most(cfg, W, W0, fields, v, X, y, h, h0, limit):
     """Whether a classifier misclassifies at most ``limit`` samples of (X, y); stops counting at
-    the first error beyond it, so a failing success check costs a few samples, not a test set."""
+    the first error beyond it, so a failing check costs a few samples, not a test set."""
     errors = 0
     for mu in range(X.shape[0]):
         Fv = student_output(cfg, W, W0, fields, v, X[mu], h, h0)
@@ -99,150 +60,242 @@ def errors_at_most(cfg, W, W0, fields, v, X, y, h, h0, limit):
     return True
 
 
-@njit
-def measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, h, h0, ws_full, Rm, Qm, Tm):
-    """Fill Rm, Qm (Tm is fixed) and return eps_g (closed form or test set)."""
-    K, F = W.shape
-    M = Wt_full.shape[0]
-    Ft = cfg.fan_in_t
-    if M > 0:
-        overlaps_with(W, fields_s, cfg.dense_s, Wt_full, math.sqrt(F * Ft), Rm)
-    embed(W, fields_s, cfg.dense_s, cfg.N, ws_full)
-    overlaps_with(W, fields_s, cfg.dense_s, ws_full, F, Qm)
-    if cfg.eg_mode == EG_TESTSET:
-        return set_error(cfg, W, W0, fields_s, vs, Xte, yte, h, h0)[0]
-    return eps_closed_form(cfg.eg_mode, Qm, Rm, Tm, vs, vt)
-
+# ------------------------------------------------------------------------------------------
+# phase: begin
 
 @njit
-def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_user, ytest_user,
-                s_train, s_test, record_steps, eps_g, train_err, R, Q, T, wchange, wnorm,
-                diverged, success, stopped):
+def begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser, Xtest_user, ytest_user, s_train,
+          s_test, T_r):
+    """Everything a replica's run reads besides the move's own buffers: (W0, data source, test
+    set, the teacher embedded in R^N, scratch). Fills T_r, the teacher's overlaps."""
     K, F = W.shape
     M = Wt.shape[0]
     N = cfg.N
-    m = cfg.batch_size
-    W0 = W.copy()
-    h = np.empty(K)
-    h0 = np.empty(K)
-    ht = np.empty(max(M, 1))
-    # training set: user rows (shared, read-only), drawn once per replica, or none (online)
-    if cfg.user_data:
-        Xtr, ytr = Xuser, yuser
-    elif cfg.P > 0:
-        Xtr = np.empty((cfg.P, N))
-        ytr = np.empty(cfg.P)
-        make_samples(cfg, s_train, Wt, fields_t, vt, Xtr, ytr, ht, True)
-    else:
-        Xtr = np.empty((0, N))
-        ytr = np.empty(0)
-    order = np.arange(Xtr.shape[0])
-    pos = np.array([Xtr.shape[0]])       # forces a shuffle before the first batch
-    # fixed test set, clean labels, from its own stream
-    if cfg.eg_mode != EG_TESTSET:
-        Xte, yte = np.empty((0, N)), np.empty(0)
-    elif cfg.user_data:
-        Xte, yte = Xtest_user, ytest_user
-    else:
-        Xte = np.empty((cfg.test_size, N))
-        yte = np.empty(cfg.test_size)
-        make_samples(cfg, s_test, Wt, fields_t, vt, Xte, yte, ht, False)
+    src = data_source(cfg, s_train, Xuser, yuser, Wt, fields_t, vt, N)
+    Xte, yte = test_set(cfg, s_test, Xtest_user, ytest_user, Wt, fields_t, vt, N,
+                        cfg.eg_mode == EG_TESTSET or cfg.teacher_rule == RULE_WEIGHTS_OR_TEST)
     Wt_full = np.zeros((M, N))
     embed(Wt, fields_t, cfg.dense_t, N, Wt_full)
-    ws_full = np.empty((K, N))
     if M > 0:
-        overlaps_with(Wt, fields_t, cfg.dense_t, Wt_full, cfg.fan_in_t, T[r])
-    # work buffers
-    Xb = np.empty((m, N))
-    yb = np.empty(m)
-    buf = np.zeros((K, F))
-    C = np.empty((m, K))
-    dfdh = np.empty(K)
-    XT = np.empty((N, m))       # greedy moves read the batch one input (row) at a time
-    HT = np.empty((K, m))
-    fb = np.empty(m)
-    wrong = np.zeros(m, dtype=np.int64)
-    flip_order = np.arange(K * F)
-    norm = 1.0 / math.sqrt(K * F)
+        overlaps_with(Wt, fields_t, cfg.dense_t, Wt_full, cfg.fan_in_t, T_r)
+    scratch = (np.empty(K), np.empty(K), np.empty((K, N)), np.empty((K, M)), np.empty((K, K)),
+               np.zeros(max(M, 1), np.bool_))     # h, h0, student embedded, R, Q, used
+    return W.copy(), src, Xte, yte, Wt_full, scratch
 
-    n_rec = record_steps.shape[0]
-    total = record_steps[n_rec - 1]
-    rec = 0
-    run_err = 0.0
-    run_n = 0
-    stop_at = total
-    eg = np.nan
-    for step in range(0, total + 1):
-        if step > 0:
-            if cfg.algo == GREEDY_ALGO and cfg.new_batch_per_proposal:
-                shuffle(s_train, flip_order)
-                errors = 0
-                for idx in flip_order:
-                    next_batch(cfg, s_train, Xb, yb, Xtr, ytr, order, pos, Wt, fields_t, vt, ht)
-                    XT[:, :] = Xb.T
-                    errors += batch_state(cfg, W, fields_s, vs, XT, yb, HT, fb, wrong)
-                    propose_flip(cfg, s_train, W, fields_s, vs, XT, yb, HT, fb, wrong, idx)
-                berr = errors / (m * flip_order.shape[0])
-                finite = True
-            else:
-                next_batch(cfg, s_train, Xb, yb, Xtr, ytr, order, pos, Wt, fields_t, vt, ht)
-                if cfg.algo == GREEDY_ALGO:
-                    XT[:, :] = Xb.T
-                    berr = greedy_sweep(cfg, s_train, W, fields_s, vs, XT, yb, HT, fb, wrong, flip_order)
-                    finite = True
-                else:
-                    berr, finite = sgd_step(cfg, W, W0, fields_s, vs, buf, C, Xb, yb, h, h0, dfdh)
-            run_err += berr
-            run_n += 1
-            if not finite:
-                diverged[r] = True
-                stop_at = step
-                break
-        is_record = step == record_steps[rec]
-        check = cfg.stop_rule != STOP_NONE and step > 0 and (step % cfg.check_every == 0 or is_record)
-        if not (is_record or check):
-            continue
-        if (not is_record and cfg.stop_rule == STOP_SUCCESS and cfg.eg_mode == EG_TESTSET
-                and cfg.out_s != SUM and not errors_at_most(cfg, W, W0, fields_s, vs, Xte, yte, h, h0,
-                                                            cfg.success_eps * Xte.shape[0])):
-            continue    # not yet a success: found out at the first few errors, not a full pass
-        # observables at this step
-        eg = measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, h, h0, ws_full,
-                     R[r, rec], Q[r, rec], T[r])
-        wn = np.sqrt(np.sum(W ** 2)) * norm
-        if not (math.isfinite(eg) and math.isfinite(wn)):
-            # finite weights so large that their overlaps overflow count as diverged too
-            diverged[r] = True
-            stop_at = step
-            break
-        if Xtr.shape[0] > 0:
-            terr, zero_loss = set_error(cfg, W, W0, fields_s, vs, Xtr, ytr, h, h0)
+
+# ------------------------------------------------------------------------------------------
+# phase: one move
+
+@njit
+def sgd_buffers(cfg, K, F):
+    m = cfg.batch_size
+    return (np.empty((m, cfg.N)), np.empty(m), np.zeros((K, F)), np.empty((m, K)), np.empty(K),
+            np.empty(K), np.empty(K))     # Xb, yb, momentum buffer, C, h, h0, dfdh
+
+
+@njit
+def sgd_move(cfg, s, W, W0, fields, v, src, buf):
+    """One SGD step on a fresh batch: (batch error before the update, weights finite)."""
+    Xb, yb, mom, C, h, h0, dfdh = buf
+    next_batch(cfg, s, Xb, yb, src)
+    return sgd_step(cfg, W, W0, fields, v, mom, C, Xb, yb, h, h0, dfdh)
+
+
+@njit
+def greedy_buffers(cfg, K, F):
+    m = cfg.batch_size
+    return (np.empty((m, cfg.N)), np.empty(m), np.empty((cfg.N, m)), np.empty((K, m)),
+            np.empty(m), np.zeros(m, dtype=np.int64), np.arange(K * F))
+    # Xb, yb, XT (greedy moves read the batch one input row at a time), HT, f, wrong, flip order
+
+
+@njit
+def greedy_move(cfg, s, W, W0, fields, v, src, buf):
+    """One greedy sweep (every weight proposed once, random order) on one batch, or with a fresh
+    batch before every proposal: (fraction of batch errors before the moves, True)."""
+    Xb, yb, XT, HT, fb, wrong, flip_order = buf
+    m = cfg.batch_size
+    if cfg.new_batch_per_proposal:
+        shuffle(s, flip_order)
+        errors = 0
+        for idx in flip_order:
+            next_batch(cfg, s, Xb, yb, src)
+            XT[:, :] = Xb.T
+            errors += batch_state(cfg, W, fields, v, XT, yb, HT, fb, wrong)
+            propose_flip(cfg, s, W, fields, v, XT, yb, HT, fb, wrong, idx)
+        return errors / (m * flip_order.shape[0]), True
+    next_batch(cfg, s, Xb, yb, src)
+    XT[:, :] = Xb.T
+    return greedy_sweep(cfg, s, W, fields, v, XT, yb, HT, fb, wrong, flip_order), True
+
+
+# ------------------------------------------------------------------------------------------
+# phase: observe (after every move, and at step 0)
+
+@njit
+def _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm, on, full_eps):
+    """Fill the R, Q scratch; return eps_g: 0 when the exact rule says the student is the
+    teacher, else the closed form, else the test set (NaN when not full_eps: not needed)."""
+    h, h0, ws_full, Rm, Qm, used = scratch
+    K, F = W.shape
+    if Wt_full.shape[0] > 0:
+        overlaps_with(W, fields_s, cfg.dense_s, Wt_full, math.sqrt(F * cfg.fan_in_t), Rm)
+    embed(W, fields_s, cfg.dense_s, cfg.N, ws_full)
+    overlaps_with(W, fields_s, cfg.dense_s, ws_full, F, Qm)
+    if cfg.teacher_rule != RULE_EPS and on:
+        return 0.0
+    if cfg.eg_mode != EG_TESTSET:
+        return eps_closed_form(cfg.eg_mode, Qm, Rm, Tm, vs, vt)
+    if not full_eps:
+        return math.nan
+    return set_error(cfg, W, W0, fields_s, vs, Xte, yte, h, h0)[0]
+
+
+@njit
+def _eps_below(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm):
+    """RULE_EPS teacher check: eps_g <= success_eps (the test set with an early exit)."""
+    h, h0, ws_full, Rm, Qm, used = scratch
+    if cfg.eg_mode == EG_TESTSET and cfg.out_s != SUM:
+        return errors_at_most(cfg, W, W0, fields_s, vs, Xte, yte, h, h0,
+                              cfg.success_eps * Xte.shape[0])
+    return _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm, False,
+                    True) <= cfg.success_eps
+
+
+@njit
+def is_on_teacher(cfg, W, W0, fields_s, vs, Wt, same_field, Xte, yte, scratch):
+    """The weights rules (every step): the student's units are the teacher's up to symmetries;
+    under RULE_WEIGHTS_OR_TEST, else no error on the test set (stopping at the first error)."""
+    if on_teacher(W, Wt, same_field, cfg.sign_flips, scratch[5]):
+        return True
+    if cfg.teacher_rule == RULE_WEIGHTS:
+        return False
+    return errors_at_most(cfg, W, W0, fields_s, vs, Xte, yte, scratch[0], scratch[1], 0.0)
+
+
+@njit
+def _track(cfg, step, on, ctr):
+    """The teacher check at one step: first passage, first exit, time in the window."""
+    if on and ctr[C_PASSAGE] < 0:
+        ctr[C_PASSAGE] = step
+    if not on and ctr[C_WAS_ON] == 1 and ctr[C_EXIT] < 0:
+        ctr[C_EXIT] = step
+    if on:
+        ctr[C_WAS_ON] = 1
+    if cfg.window_start <= step <= cfg.window_stop:
+        ctr[C_SEEN] += 1
+        ctr[C_ON] += 1 if on else 0
+
+
+@njit
+def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
+    """Everything measured after the move of ``step`` (step 0: the initial state): divergence,
+    the teacher check, the window's probes, records, stop rules. Returns whether the replica
+    stops here (divergence or a stop rule)."""
+    W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps = ctx
+    eps_g, train_err, R, Q, T, wchange, wnorm, diverged, success, stopped = out[:10]
+    if not finite:
+        diverged[r] = True
+        ctr[C_STOP] = step
+        return True
+    if step > 0:
+        acc[A_RUN_ERR] += berr
+        ctr[C_RUN_N] += 1
+        if cfg.batch_eps and cfg.window_start <= step - 1 <= cfg.window_stop:
+            acc[A_BATCH_ERR] += berr      # the error of the state after step - 1
+            ctr[C_BATCH_N] += 1
+    rec = ctr[C_REC]
+    is_record = rec < record_steps.shape[0] and step == record_steps[rec]
+    in_window = cfg.window_start <= step <= cfg.window_stop
+    probe = step % cfg.probe_every == 0 or step == cfg.window_stop
+    check = cfg.stop_rule != STOP_NONE and step > 0 and (step % cfg.check_every == 0 or is_record)
+    # the teacher check: every step from the weights, or at the probes from eps_g
+    on = False
+    if cfg.teacher_rule != RULE_EPS:
+        on = is_on_teacher(cfg, W, W0, fields_s, vs, Wt, same_field, Xte, yte, scratch)
+        _track(cfg, step, on, ctr)
+    elif probe:
+        on = _eps_below(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, T[r])
+        _track(cfg, step, on, ctr)
+    # window means at the probes
+    if in_window and probe:
+        eg = _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, T[r], on,
+                      not cfg.batch_eps)
+        acc[A_OVERLAP] += best_overlap(scratch[3], scratch[4], T[r])
+        acc[A_EPS] += eg
+        ctr[C_PROBES] += 1
+    if not (is_record or check):
+        return False
+    if (not is_record and cfg.stop_rule == STOP_SUCCESS and cfg.teacher_rule == RULE_EPS
+            and cfg.eg_mode == EG_TESTSET and cfg.out_s != SUM
+            and not errors_at_most(cfg, W, W0, fields_s, vs, Xte, yte, scratch[0], scratch[1],
+                                   cfg.success_eps * Xte.shape[0])):
+        return False    # not yet a success: found out at the first few errors, not a full pass
+    eg = _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, T[r], on, True)
+    wn = np.sqrt(np.sum(W ** 2)) / math.sqrt(W.size)
+    if not (math.isfinite(eg) and math.isfinite(wn)):
+        # finite weights so large that their overlaps overflow count as diverged too
+        diverged[r] = True
+        ctr[C_STOP] = step
+        return True
+    Xtr, ytr = src[0], src[1]
+    if Xtr.shape[0] > 0:
+        terr, zero_loss = set_error(cfg, W, W0, fields_s, vs, Xtr, ytr, scratch[0], scratch[1])
+    else:
+        terr = acc[A_RUN_ERR] / ctr[C_RUN_N] if ctr[C_RUN_N] > 0 else np.nan
+        zero_loss = False
+    stop = False
+    if check:
+        if cfg.stop_rule == STOP_ZERO_TRAIN_ERROR:
+            stop = terr == 0.0
+        elif cfg.stop_rule == STOP_ZERO_LOSS:
+            stop = zero_loss
+        elif cfg.teacher_rule != RULE_EPS:
+            stop = on
         else:
-            terr, zero_loss = (run_err / run_n if run_n > 0 else np.nan), False
-        stop = False
-        if check:
-            if cfg.stop_rule == STOP_ZERO_TRAIN_ERROR:
-                stop = terr == 0.0
-            elif cfg.stop_rule == STOP_ZERO_LOSS:
-                stop = zero_loss
-            else:
-                stop = eg <= cfg.success_eps
-        if is_record or stop:
-            # measure() filled R[r, rec], Q[r, rec]; a stop between records lands in this slot
-            eps_g[r, rec] = eg
-            train_err[r, rec] = terr
-            wchange[r, rec] = np.sqrt(np.sum((W - W0) ** 2)) * norm
-            wnorm[r, rec] = wn
-            rec += 1
-            run_err = 0.0
-            run_n = 0
-        if stop:
-            stop_at = step
-            break
-        if rec == n_rec:
-            break
-    stopped[r] = stop_at
-    # a replica that stopped early repeats its last record (diverged ones: NaN) to the end
+            stop = eg <= cfg.success_eps
+    if is_record or stop:
+        # a stop between records lands in this slot
+        R[r, rec] = scratch[3]
+        Q[r, rec] = scratch[4]
+        eps_g[r, rec] = eg
+        train_err[r, rec] = terr
+        wchange[r, rec] = np.sqrt(np.sum((W - W0) ** 2)) / math.sqrt(W.size)
+        wnorm[r, rec] = wn
+        ctr[C_REC] = rec + 1
+        acc[A_RUN_ERR] = 0.0
+        ctr[C_RUN_N] = 0
+    if stop:
+        ctr[C_STOP] = step
+    return stop
+
+
+# ------------------------------------------------------------------------------------------
+# phase: finish
+
+@njit
+def finish(cfg, r, W, ctx, ctr, acc, out):
+    """Stationary observables, the record slots after an early stop (repeat the last record;
+    NaN for a diverged replica), success."""
+    W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps = ctx
+    eps_g, train_err, R, Q, T, wchange, wnorm, diverged, success, stopped = out[:10]
+    at_teacher, first_passage, first_exit, window_overlap, window_eps_g = out[10:15]
+    stopped[r] = ctr[C_STOP]
+    first_passage[r] = ctr[C_PASSAGE]
+    first_exit[r] = ctr[C_EXIT]
+    if diverged[r]:
+        at_teacher[r] = np.nan
+        window_overlap[r] = np.nan
+        window_eps_g[r] = np.nan
+    else:
+        at_teacher[r] = ctr[C_ON] / ctr[C_SEEN] if ctr[C_SEEN] > 0 else np.nan
+        window_overlap[r] = acc[A_OVERLAP] / ctr[C_PROBES] if ctr[C_PROBES] > 0 else np.nan
+        if cfg.batch_eps:
+            window_eps_g[r] = acc[A_BATCH_ERR] / ctr[C_BATCH_N] if ctr[C_BATCH_N] > 0 else np.nan
+        else:
+            window_eps_g[r] = acc[A_EPS] / ctr[C_PROBES] if ctr[C_PROBES] > 0 else np.nan
+    rec = ctr[C_REC]
+    n_rec = eps_g.shape[1]
     for t in range(rec, n_rec):
         if diverged[r]:
             eps_g[r, t] = np.nan
@@ -259,14 +312,75 @@ def run_replica(cfg, r, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_u
             R[r, t] = R[r, rec - 1]
             Q[r, t] = Q[r, rec - 1]
     if not diverged[r] and rec > 0:
-        success[r] = eps_g[r, n_rec - 1] <= cfg.success_eps
+        if cfg.teacher_rule != RULE_EPS:
+            success[r] = is_on_teacher(cfg, W, W0, fields_s, vs, Wt, same_field, Xte, yte, scratch)
+        else:
+            success[r] = eps_g[r, n_rec - 1] <= cfg.success_eps
 
 
-@njit(parallel=True, cache=True, nogil=True)   # nogil: callers' threads (watchdogs, dask) keep running
-def train_replicas(cfg, W, fields_s, vs, Wt, fields_t, vt, Xuser, yuser, Xtest_user, ytest_user,
-                   s_train, s_test, record_steps, eps_g, train_err, R, Q, T, wchange, wnorm,
-                   diverged, success, stopped):
+@njit
+def _counters(cfg):
+    ctr = np.zeros(10, np.int64)
+    ctr[C_PASSAGE] = -1
+    ctr[C_EXIT] = -1
+    ctr[C_STOP] = cfg.total_steps
+    return ctr, np.zeros(4)
+
+
+# ------------------------------------------------------------------------------------------
+# the replica loops, one per algorithm (the same phases around a different move)
+
+@njit
+def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
+            ytest_user, s_train, s_test, record_steps, out):
+    W0, src, Xte, yte, Wt_full, scratch = begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser,
+                                                Xtest_user, ytest_user, s_train, s_test, out[4][r])
+    buf = sgd_buffers(cfg, W.shape[0], W.shape[1])
+    ctr, acc = _counters(cfg)
+    ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
+    stop = observe(cfg, r, 0, 0.0, True, W, ctx, ctr, acc, out)
+    step = 0
+    while not stop and step < cfg.total_steps:
+        step += 1
+        berr, finite = sgd_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
+        stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
+    finish(cfg, r, W, ctx, ctr, acc, out)
+
+
+@njit
+def run_greedy(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
+               ytest_user, s_train, s_test, record_steps, out):
+    W0, src, Xte, yte, Wt_full, scratch = begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser,
+                                                Xtest_user, ytest_user, s_train, s_test, out[4][r])
+    buf = greedy_buffers(cfg, W.shape[0], W.shape[1])
+    ctr, acc = _counters(cfg)
+    ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
+    stop = observe(cfg, r, 0, 0.0, True, W, ctx, ctr, acc, out)
+    step = 0
+    while not stop and step < cfg.total_steps:
+        step += 1
+        berr, finite = greedy_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
+        stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
+    finish(cfg, r, W, ctx, ctr, acc, out)
+
+
+# nogil: callers' threads (watchdogs, dask, a signal-handling main thread) keep running
+@njit(parallel=True, cache=True, nogil=True)
+def train_sgd(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
+              ytest_user, s_train, s_test, record_steps, out):
     for r in prange(W.shape[0]):
-        run_replica(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, Xuser, yuser,
-                    Xtest_user, ytest_user, s_train[r], s_test[r], record_steps, eps_g, train_err,
-                    R, Q, T, wchange, wnorm, diverged, success, stopped)
+        run_sgd(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser,
+                yuser, Xtest_user, ytest_user, s_train[r], s_test[r], record_steps, out)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def train_greedy(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
+                 ytest_user, s_train, s_test, record_steps, out):
+    for r in prange(W.shape[0]):
+        run_greedy(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser,
+                   yuser, Xtest_user, ytest_user, s_train[r], s_test[r], record_steps, out)
+
+
+def entry_point(algo):
+    """The parallel kernel of an algorithm code."""
+    return train_greedy if algo == GREEDY_ALGO else train_sgd

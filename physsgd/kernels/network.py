@@ -1,17 +1,13 @@
 """Forward pass, derivatives and losses of the committee, one sample at a time.
 
-Codes (ints, so one compiled kernel serves every architecture):
-activation  0 sign, 1 erf(h/sqrt2), 2 tanh, 3 relu, 4 linear
-output      0 sum, 1 sign, 2 parity
-loss        0 square, 1 hinge, 2 logistic, 3 squared_hinge, 4 hebbian
+Activations, outputs and losses are the integer codes of config.py.
 """
 import math
 
 from numba import njit
 
-SIGN, ERF, TANH, RELU, LINEAR = 0, 1, 2, 3, 4
-SUM, MAJORITY, PARITY = 0, 1, 2
-SQUARE, HINGE, LOGISTIC, SQUARED_HINGE, HEBBIAN = 0, 1, 2, 3, 4
+from .config import (ERF, HEBBIAN, HINGE, LINEAR, LOGISTIC, MAJORITY, PARITY, RELU, SIGN,  # noqa: F401
+                     SQUARE, SQUARED_HINGE, SUM, TANH)
 
 # Reassociation lets LLVM vectorise the dot products (a serial add chain otherwise). Only on the
 # field sums: on a function that tests math.isfinite LLVM deletes the test even without nnan/ninf.

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 # eps_g modes: which closed form applies (chosen by the Python layer from the architectures)
-EG_TESTSET, EG_ERF, EG_LINEAR, EG_ARCCOS, EG_TREE_MAJORITY, EG_TREE_PARITY = 0, 1, 2, 3, 4, 5
+from .config import EG_ARCCOS, EG_ERF, EG_LINEAR, EG_TESTSET, EG_TREE_MAJORITY, EG_TREE_PARITY  # noqa: F401
 
 
 @njit

@@ -5,10 +5,8 @@ from numba import njit
 
 from .network import (g, loss_grad, output, output_grad, predict, raw_fields, sign,
                       unit_fields, PARITY, SUM)
+from .config import GREEDY_ALGO, SGD_ALGO, TIE_ACCEPT, TIE_RANDOM, TIE_REJECT  # noqa: F401
 from .rng import shuffle, uniform
-
-SGD_ALGO, GREEDY_ALGO = 0, 1
-TIE_ACCEPT, TIE_REJECT, TIE_RANDOM = 0, 1, 2
 
 
 @njit

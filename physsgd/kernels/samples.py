@@ -1,0 +1,108 @@
+"""Samples: inputs from their law, the teacher's labels, label noise, and mini-batches (fresh
+online samples, or slices of a finite training set)."""
+import math
+
+import numpy as np
+from numba import njit
+
+from .config import INPUT_BINARY, SUM
+from .network import output, predict, sign, unit_fields
+from .rng import fill_binary, fill_normal, gamma, normal, randint, shuffle, uniform
+
+
+@njit
+def draw_input(cfg, s, x):
+    if cfg.inputs == INPUT_BINARY:
+        fill_binary(s, x)
+        return
+    fill_normal(s, x)
+    if cfg.chi != 0.0:   # |x_1| = sqrt(2 G), G ~ Gamma((chi+1)/2): density |x_1|^chi e^{-x_1^2/2}
+        x[0] = math.sqrt(2.0 * gamma(s, 0.5 * (cfg.chi + 1.0))) * sign(uniform(s) - 0.5)
+
+
+@njit
+def teacher_output(cfg, Wt, fields_t, vt, x, ht):
+    """The teacher's clean label (classifier) or output (regression)."""
+    unit_fields(Wt, fields_t, cfg.dense_t, x, ht)
+    return predict(cfg.out_t, output(cfg.act_t, cfg.out_t, vt, ht))
+
+
+@njit
+def noisy(cfg, s, y):
+    if cfg.label_noise == 0.0:
+        return y
+    if cfg.out_t == SUM:
+        return y + cfg.label_noise * normal(s)
+    return -y if uniform(s) < cfg.label_noise else y
+
+
+@njit
+def make_samples(cfg, s, Wt, fields_t, vt, X, y, ht, with_noise):
+    for mu in range(X.shape[0]):
+        draw_input(cfg, s, X[mu])
+        y[mu] = teacher_output(cfg, Wt, fields_t, vt, X[mu], ht)
+        if with_noise:
+            y[mu] = noisy(cfg, s, y[mu])
+
+
+@njit
+def next_batch(cfg, s, Xb, yb, src):
+    """Fill the batch (Xb, yb) from the data source src = (Xtr, ytr, order, pos, Wt, fields_t,
+    vt, ht): fresh samples when the training set is empty (online); otherwise the next slice of
+    the epoch's order, a new epoch (fresh shuffle) starting when fewer than batch_size unseen
+    samples remain; or, with independent_batches, batch_size distinct samples drawn afresh
+    (a partial Fisher-Yates shuffle of the first batch_size positions)."""
+    Xtr, ytr, order, pos, Wt, fields_t, vt, ht = src
+    m = Xb.shape[0]
+    if Xtr.shape[0] == 0:
+        make_samples(cfg, s, Wt, fields_t, vt, Xb, yb, ht, True)
+        return
+    if cfg.independent_batches:
+        n = order.shape[0]
+        for i in range(m):
+            j = i + randint(s, n - i)
+            order[i], order[j] = order[j], order[i]
+        start = 0
+    else:
+        if pos[0] + m > order.shape[0]:
+            shuffle(s, order)
+            pos[0] = 0
+        start = pos[0]
+        pos[0] += m
+    for mu in range(m):
+        i = order[start + mu]
+        Xb[mu, :] = Xtr[i]
+        yb[mu] = ytr[i]
+
+
+@njit
+def data_source(cfg, s_train, Xuser, yuser, Wt, fields_t, vt, N):
+    """Phase 'training set': user rows (shared, read-only), a set of P samples drawn once for
+    this replica, or none (online). Returns the data source tuple next_batch reads."""
+    ht = np.empty(max(Wt.shape[0], 1))
+    if cfg.user_data:
+        Xtr, ytr = Xuser, yuser
+    elif cfg.P > 0:
+        Xtr = np.empty((cfg.P, N))
+        ytr = np.empty(cfg.P)
+        make_samples(cfg, s_train, Wt, fields_t, vt, Xtr, ytr, ht, True)
+    else:
+        Xtr = np.empty((0, N))
+        ytr = np.empty(0)
+    order = np.arange(Xtr.shape[0])
+    pos = np.array([Xtr.shape[0]])       # forces a shuffle before the first batch
+    return Xtr, ytr, order, pos, Wt, fields_t, vt, ht
+
+
+@njit
+def test_set(cfg, s_test, Xtest_user, ytest_user, Wt, fields_t, vt, N, needed):
+    """Phase 'test set': the fixed test set (clean labels, its own stream) where eps_g or the
+    teacher check needs one; the held-out user rows for user data; empty otherwise."""
+    if not needed:
+        return np.empty((0, N)), np.empty(0)
+    if cfg.user_data:
+        return Xtest_user, ytest_user
+    Xte = np.empty((cfg.test_size, N))
+    yte = np.empty(cfg.test_size)
+    make_samples(cfg, s_test, Wt, fields_t, vt, Xte, yte, np.empty(max(Wt.shape[0], 1)), False)
+    return Xte, yte
