@@ -99,7 +99,7 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
                window_eps_g=np.full(replicas, np.nan))
     t0 = _time.perf_counter()
     with _numba_threads(threads):
-        kengine.entry_point(cfg.algo)(
+        kengine.entry_point(cfg.algo, bit_path(teacher, student, algo, data))(
             cfg, setup["W"], setup["fields_s"], setup["vs"], setup["Wt"], setup["fields_t"],
             setup["vt"], setup["same_field"], setup["Xuser"], setup["yuser"], setup["Xtest"],
             setup["ytest"], seed_states(seed, replicas, kc.STREAM_TRAIN),
@@ -134,6 +134,8 @@ def _params(teacher, student, algo, data, plan, steps, epochs, alpha, record, st
                     "check_every": plan.check_every, "engine": plan.engine,
                     "measure": list(plan.measure),
                     "teacher_rule": kc.RULE_NAMES[cfg.teacher_rule],
+                    "greedy_path": ("bits" if bit_path(teacher, student, algo, data) else "float")
+                                   if isinstance(algo, Greedy) else None,
                     "window_eps_g": "batches" if cfg.batch_eps else "probes"}}
 
 
@@ -470,6 +472,18 @@ def teacher_rule(teacher, student, success_eps) -> int:
     if student.topology == "tree" or student.K == 1:
         return kc.RULE_WEIGHTS
     return kc.RULE_WEIGHTS_OR_TEST
+
+
+def bit_path(teacher, student, algo, data) -> bool:
+    """Whether the greedy run takes the exact bit-level path (kernels/bits.py): +-1 weights on
+    +-1 inputs, sign units with a majority or parity read-out for student and teacher, a batch
+    per sweep, teacher-generated data. Same chain, same random numbers as the float path."""
+    def binary_sign(model):
+        return (model is not None and model.weights == "binary" and model.activation == "sign"
+                and model.classifier and model.second_layer is None)
+    return (isinstance(algo, Greedy) and algo.new_batch == "sweep" and data.inputs == "binary"
+            and not (isinstance(data, Dataset) and data.user_data)
+            and binary_sign(student) and binary_sign(teacher))
 
 
 def _sign_flips(student, data) -> bool:

@@ -450,6 +450,34 @@ def draw_samples(state, n, teacher_net, Wt, N, data, with_noise):
     return X, y
 
 
+def binary_batch_input_major(state, m, N):
+    """m uniform +-1 inputs drawn input by input: input i of samples 64 w .. 64 w + 63 are the
+    bits of one 64-bit word (bit b: sample 64 w + b; set = +1)."""
+    X = np.empty((m, N))
+    for i in range(N):
+        for w in range(0, m, 64):
+            word = int(krng.next_u64(state))
+            for b in range(min(64, m - w)):
+                X[w + b, i] = 1.0 if (word >> b) & 1 else -1.0
+    return X
+
+
+def draw_online_batch(state, m, teacher_net, Wt, N, data):
+    """A fresh online batch: binary inputs input by input, then the labels, then their noise
+    sample by sample; Gaussian inputs sample by sample (input, label, noise)."""
+    if data.inputs != "binary":
+        return draw_samples(state, m, teacher_net, Wt, N, data, True)
+    X = binary_batch_input_major(state, m, N)
+    y = np.array([teacher_net.label(Wt, X[mu])[0] for mu in range(m)])
+    if data.label_noise != 0:
+        for mu in range(m):
+            if teacher_net.out == "sum":
+                y[mu] += data.label_noise * krng.normal(state)
+            elif krng.uniform(state) < data.label_noise:
+                y[mu] = -y[mu]
+    return X, y
+
+
 def record_grid(record, total):
     """Step 0, then up to record - 1 log-spaced steps ending at the last step."""
     if np.isscalar(record):
@@ -591,7 +619,7 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
         def next_batch():
             nonlocal pos
             if not finite:
-                return draw_samples(s_train, m, tnet, Wt, N, data, True)
+                return draw_online_batch(s_train, m, tnet, Wt, N, data)
             if independent:                    # m distinct samples: a partial Fisher-Yates shuffle
                 for i in range(m):
                     j = i + krng.randint(s_train, data.P - i)

@@ -20,10 +20,11 @@ from numba import njit, prange
 
 from .config import (EG_TESTSET, GREEDY_ALGO, RULE_EPS, RULE_WEIGHTS, RULE_WEIGHTS_OR_TEST,
                      STOP_NONE, STOP_SUCCESS, STOP_ZERO_LOSS, STOP_ZERO_TRAIN_ERROR, SUM)
+from . import bits
 from .network import sign
 from .observables import embed, eps_closed_form, overlaps_with
 from .rng import shuffle
-from .samples import data_source, next_batch, test_set
+from .samples import batch_start, data_source, next_batch, test_set
 from .steps import batch_state, greedy_sweep, propose_flip, sample_error, sgd_step, student_output
 from .teacher import best_overlap, on_teacher
 
@@ -127,6 +128,41 @@ def greedy_move(cfg, s, W, W0, fields, v, src, buf):
     next_batch(cfg, s, Xb, yb, src)
     XT[:, :] = Xb.T
     return greedy_sweep(cfg, s, W, fields, v, XT, yb, HT, fb, wrong, flip_order), True
+
+
+@njit
+def bits_buffers(cfg, K, F, src):
+    """The bit-level greedy path's batch and state (bits.py), and the packed training set."""
+    Xtr, ytr, order, pos, Wt, fields_t, vt, ht = src
+    m = cfg.batch_size
+    nw = (m + 63) // 64
+    M, Ft = Wt.shape
+    st = (np.zeros((K, bits.planes_for(F), nw), np.uint64), np.zeros((K, nw), np.uint64),
+          np.zeros((K, nw), np.uint64), np.zeros((K, nw), np.uint64),
+          np.zeros((bits.planes_for(K), nw), np.uint64), np.zeros((K, nw), np.uint64),
+          np.zeros(nw, np.uint64), np.zeros(nw, np.uint64))       # U, A, B, V, C, D, O, E
+    teacher = (np.zeros((bits.planes_for(Ft), nw), np.uint64), np.zeros((max(M, 1), nw), np.uint64),
+               np.zeros((bits.planes_for(M), nw), np.uint64))        # Ut, Vt, Ct
+    Xset, Yset = bits.pack_set(Xtr, ytr)
+    return (np.zeros((cfg.N, nw), np.uint64), np.zeros(nw, np.uint64), bits.valid_masks(m), st,
+            np.arange(K * F), teacher, Xset, Yset)      # X, Y, valid, state, flip order, ...
+
+
+@njit
+def bits_move(cfg, s, W, W0, fields, v, src, buf):
+    """One greedy sweep on the bit-level path: a fresh packed batch (online: the float path's
+    words; finite data: the same rows as next_batch), then bits.sweep."""
+    X, Y, valid, st, flip_order, teacher, Xset, Yset = buf
+    Xtr, ytr, order, pos, Wt, fields_t, vt, ht = src
+    m = cfg.batch_size
+    if Xtr.shape[0] == 0:
+        bits.draw_batch(s, X, valid)
+        Ut, Vt, Ct = teacher
+        bits.labels(cfg.out_t, Wt, fields_t, cfg.dense_t, X, valid, Ut, Vt, Ct, Y)
+        bits.add_label_noise(s, cfg.label_noise, Y, m)
+    else:
+        bits.gather(Xset, Yset, order, batch_start(cfg, s, order, pos, m), m, X, Y)
+    return bits.sweep(cfg, s, W, fields, cfg.dense_s, X, valid, Y, st, flip_order), True
 
 
 # ------------------------------------------------------------------------------------------
@@ -364,6 +400,23 @@ def run_greedy(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yus
     finish(cfg, r, W, ctx, ctr, acc, out)
 
 
+@njit
+def run_greedy_bits(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
+                    Xtest_user, ytest_user, s_train, s_test, record_steps, out):
+    W0, src, Xte, yte, Wt_full, scratch = begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser,
+                                                Xtest_user, ytest_user, s_train, s_test, out[4][r])
+    buf = bits_buffers(cfg, W.shape[0], W.shape[1], src)
+    ctr, acc = _counters(cfg)
+    ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
+    stop = observe(cfg, r, 0, 0.0, True, W, ctx, ctr, acc, out)
+    step = 0
+    while not stop and step < cfg.total_steps:
+        step += 1
+        berr, finite = bits_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
+        stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
+    finish(cfg, r, W, ctx, ctr, acc, out)
+
+
 # nogil: callers' threads (watchdogs, dask, a signal-handling main thread) keep running
 @njit(parallel=True, cache=True, nogil=True)
 def train_sgd(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
@@ -381,6 +434,17 @@ def train_greedy(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuse
                    yuser, Xtest_user, ytest_user, s_train[r], s_test[r], record_steps, out)
 
 
-def entry_point(algo):
-    """The parallel kernel of an algorithm code."""
-    return train_greedy if algo == GREEDY_ALGO else train_sgd
+@njit(parallel=True, cache=True, nogil=True)
+def train_greedy_bits(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
+                      Xtest_user, ytest_user, s_train, s_test, record_steps, out):
+    for r in prange(W.shape[0]):
+        run_greedy_bits(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r],
+                        Xuser, yuser, Xtest_user, ytest_user, s_train[r], s_test[r],
+                        record_steps, out)
+
+
+def entry_point(algo, bit_path=False):
+    """The parallel kernel of an algorithm code (and of the bit-level greedy path)."""
+    if algo == GREEDY_ALGO:
+        return train_greedy_bits if bit_path else train_greedy
+    return train_sgd

@@ -7,7 +7,9 @@ from numba import njit
 
 from .config import INPUT_BINARY, SUM
 from .network import output, predict, sign, unit_fields
-from .rng import fill_binary, fill_normal, gamma, normal, randint, shuffle, uniform
+from .rng import fill_binary, fill_normal, gamma, next_u64, normal, randint, shuffle, uniform
+
+_U = np.uint64
 
 
 @njit
@@ -46,29 +48,63 @@ def make_samples(cfg, s, Wt, fields_t, vt, X, y, ht, with_noise):
 
 
 @njit
-def next_batch(cfg, s, Xb, yb, src):
-    """Fill the batch (Xb, yb) from the data source src = (Xtr, ytr, order, pos, Wt, fields_t,
-    vt, ht): fresh samples when the training set is empty (online); otherwise the next slice of
-    the epoch's order, a new epoch (fresh shuffle) starting when fewer than batch_size unseen
-    samples remain; or, with independent_batches, batch_size distinct samples drawn afresh
-    (a partial Fisher-Yates shuffle of the first batch_size positions)."""
-    Xtr, ytr, order, pos, Wt, fields_t, vt, ht = src
-    m = Xb.shape[0]
-    if Xtr.shape[0] == 0:
-        make_samples(cfg, s, Wt, fields_t, vt, Xb, yb, ht, True)
+def fill_binary_batch(s, Xb):
+    """A batch (m, N) of uniform +-1 inputs, drawn input by input: input i of samples
+    64 w ... 64 w + 63 are the bits of one word (bit b: sample 64 w + b, set = +1). The bit-level
+    greedy path (bits.py) stores the same words as they come, so both paths see the same batch."""
+    m, N = Xb.shape
+    for i in range(N):
+        for w in range(0, m, 64):
+            bits = next_u64(s)
+            for b in range(min(64, m - w)):
+                Xb[w + b, i] = 1.0 if (bits >> _U(b)) & _U(1) else -1.0
+
+
+@njit
+def online_batch(cfg, s, Xb, yb, Wt, fields_t, vt, ht):
+    """Fresh samples: binary inputs input by input (fill_binary_batch), Gaussian ones sample by
+    sample; then the teacher's labels; then their noise, sample by sample."""
+    if cfg.inputs == INPUT_BINARY:
+        fill_binary_batch(s, Xb)
+        for mu in range(Xb.shape[0]):
+            yb[mu] = teacher_output(cfg, Wt, fields_t, vt, Xb[mu], ht)
+        for mu in range(Xb.shape[0]):
+            yb[mu] = noisy(cfg, s, yb[mu])
         return
+    make_samples(cfg, s, Wt, fields_t, vt, Xb, yb, ht, True)
+
+
+@njit
+def batch_start(cfg, s, order, pos, m):
+    """Finite data: the batch is order[start : start + m]. The next slice of the epoch's order,
+    a new epoch (fresh shuffle) starting when fewer than m unseen samples remain; or, with
+    independent_batches, m distinct samples drawn afresh (a partial Fisher-Yates shuffle of the
+    first m positions)."""
     if cfg.independent_batches:
         n = order.shape[0]
         for i in range(m):
             j = i + randint(s, n - i)
             order[i], order[j] = order[j], order[i]
-        start = 0
-    else:
-        if pos[0] + m > order.shape[0]:
-            shuffle(s, order)
-            pos[0] = 0
-        start = pos[0]
-        pos[0] += m
+        return 0
+    if pos[0] + m > order.shape[0]:
+        shuffle(s, order)
+        pos[0] = 0
+    start = pos[0]
+    pos[0] += m
+    return start
+
+
+@njit
+def next_batch(cfg, s, Xb, yb, src):
+    """Fill the batch (Xb, yb) from the data source src = (Xtr, ytr, order, pos, Wt, fields_t,
+    vt, ht): fresh samples when the training set is empty (online), else the rows batch_start
+    picks."""
+    Xtr, ytr, order, pos, Wt, fields_t, vt, ht = src
+    m = Xb.shape[0]
+    if Xtr.shape[0] == 0:
+        online_batch(cfg, s, Xb, yb, Wt, fields_t, vt, ht)
+        return
+    start = batch_start(cfg, s, order, pos, m)
     for mu in range(m):
         i = order[start + mu]
         Xb[mu, :] = Xtr[i]
