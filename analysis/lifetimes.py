@@ -286,8 +286,12 @@ def lifetimes(table, control: str = "batch_size", size: str = "N", *, start: str
         "first_exit" the clock starts at ``first_passage`` (0 for a planted start; replicas that
         never reached the state are not at risk and are dropped, with a note).
     at: the control value of the growth comparison: a number (the nearest grid value at every
-        size), a dict size -> value, or a ``Thresholds`` result (the middle of its window at the
-        largest size where both thresholds exist: inside the coexistence region). None: cells only.
+        size), a dict size -> value, or a ``Thresholds`` result: per size the middle of its window
+        (the common threshold when the starts agree), a fixed -- zero -- distance from the
+        threshold. There a first-order transition has two phases behind a barrier; a continuous one
+        needs no rare fluctuation to leave or reach the planted state. Beware fixed controls away
+        from the threshold: reaching a fixed ordered state where it is atypical takes a large
+        deviation (exponential in N) whatever the order. None: cells only.
     budget: the run length column; the follow-up ends at ``stopped_at`` when the table has it.
     min_events: a cell enters the growth comparison with at least this many events.
     """
@@ -393,15 +397,19 @@ def _resolve_at(at, cells, size, control, notes) -> dict:
     for c in cells:
         by_size.setdefault(c.size, []).append(c.control)
     if hasattr(at, "midpoint") and hasattr(at, "sizes"):     # a Thresholds result
-        mids = [(N, at.midpoint(i)) for i, N in enumerate(at.sizes)]
-        mids = [(N, m) for N, m in mids if np.isfinite(m)]
-        if not mids:
-            notes.append("at=thresholds: no size has both thresholds; no growth comparison")
+        targets = {}
+        for i, N in enumerate(at.sizes):
+            m = at.midpoint(i)
+            if not np.isfinite(m):          # one threshold only: that one
+                m = next((v for v in (at.x_planted[i], at.x_other[i]) if np.isfinite(v)), np.nan)
+            if np.isfinite(m):
+                targets[float(N)] = float(m)
+        if not targets:
+            notes.append("at=thresholds: no size has a threshold; no growth comparison")
             return {}
-        N0, target = mids[-1]
-        notes.append(f"growth compared at {control} = {target:.4g}, the middle of the window at "
-                     f"{size}={N0:g} (nearest grid value per size)")
-        targets = {N: target for N in by_size}
+        notes.append(f"growth compared at each size's window middle (its threshold when the starts "
+                     f"agree), nearest grid value: " + ", ".join(f"{size}={N:g}: {m:.4g}"
+                                                               for N, m in sorted(targets.items())))
     elif isinstance(at, dict):
         targets = {float(k): float(v) for k, v in at.items()}
     else:

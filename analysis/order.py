@@ -5,12 +5,12 @@ Four tests, each voting "first-order", "continuous" or abstaining (None) with th
 
 - hysteresis (``analysis.stationary.thresholds``): thresholds of the stationary time at the
   planted state from planted and from competing starts. A window beyond errors that persists or
-  grows with N votes first order; a window consistent with zero at every N, resolved to better
-  than half the transition width, votes continuous.
+  grows with N votes first order; a window that closes with N votes continuous. No window at all
+  does not vote: small systems switch between coexisting phases within any budget.
 - lifetimes (``analysis.lifetimes``): the planted state's lifetime (``first_exit``) and the other
-  start's first passage, right-censored, at a fixed control inside the window: exponential growth
-  in N (a barrier proportional to N) votes first order, a power of N (critical slowing down)
-  continuous.
+  start's first passage, right-censored, at each size's window middle (its threshold where the
+  starts agree): exponential growth in N (a barrier proportional to N between coexisting phases)
+  votes first order, a power of N (no barrier: critical slowing down) continuous.
 - bimodality of a *stationary* per-replica distribution (a snapshot such as the final overlap of
   runs without early stopping) at the cell nearest each size's threshold: two separated modes
   (two phases) vote first order, one mode at every size continuous. A size whose starts still
@@ -316,7 +316,10 @@ def _hysteresis_vote(th, notes):
     if th.trend in ("persists", "grows") and len(last) and th.window[last[-1]] > 2 * th.window_err[last[-1]]:
         return "first-order"
     if th.trend == "absent":
-        return "continuous"
+        notes.append("the starts agree at every size: the runs are stationary within their budget. "
+                     "That is no evidence of a continuous transition (small systems switch phases "
+                     "quickly): no vote")
+        return None
     if th.trend == "shrinks" and len(last) and th.window[last[-1]] <= 2 * th.window_err[last[-1]]:
         notes.append("the window closes with N")
         return "continuous"
@@ -372,8 +375,9 @@ def transition_order(table, control: str = "batch_size", size: str = "N", *, ini
     exit_event, passage_event: event columns of the lifetimes (planted state left; reached from
         the other start), right-censored at the end of each run.
     lifetime_at: control value(s) of the lifetime comparison (number or dict size -> value);
-        default: the middle of the hysteresis window at the largest size (inside the coexistence
-        region), or the common threshold of the largest size when there is no window.
+        default: per size the middle of the hysteresis window, the common threshold where the
+        starts agree (see ``analysis.lifetimes``: away from it, reaching an atypical state takes a
+        large deviation whatever the order).
     near: control value(s) of the bimodality test (number or dict size -> value); default: each
         size's window middle (its common threshold when there is no window).
     level, log_control, bootstrap, seed: as ``analysis.thresholds``.
@@ -426,10 +430,10 @@ def transition_order(table, control: str = "batch_size", size: str = "N", *, ini
     lts = {}
     at = _targets(lifetime_at, t, size)
     if at is None and ref:
-        N_last = max(ref)
-        at = {float(N): ref[N_last] for N in np.unique(np.asarray(t[size], float))}
-        notes["lifetimes"].append(f"compared at {control} = {ref[N_last]:.4g} (the middle of the window, or "
-                                  f"the threshold, at {size}={N_last:g}; nearest grid value per size)")
+        at = dict(ref)
+        notes["lifetimes"].append("compared per size at the middle of the window (the threshold where the "
+                                  "starts agree), nearest grid value: " +
+                                  ", ".join(f"{size}={N:g}: {x:.4g}" for N, x in sorted(ref.items())))
     if at is None:
         notes["lifetimes"].append("skipped: no lifetime_at given and no threshold to place it")
     else:

@@ -307,6 +307,8 @@ def thresholds_plot(th, ax=None, kind="curves"):
     ax.axhline(0, color="0.6", lw=0.8, ls=":")
     if ok.sum() >= 1 and np.all(th.sizes[ok] > 0):
         _log_axis(ax, "x")
+        ax.set_xticks(th.sizes[ok])
+        ax.set_xticklabels([f"{v:g}" for v in th.sizes[ok]])
     if th.trend == "not determined" or not ok.any():
         _not_determined(ax, "window: not determined", th.trend_reason)
     unit = (f"ln({c}$_{{{th.starts[1]}}}$ / {c}$_{{{th.starts[0]}}}$)" if th.log_control
@@ -366,10 +368,30 @@ def lifetimes_plot(lt, ax=None, kind="growth"):
                    title=f"lifetime ({lt.event}, {lt.start} start) at {c} = {where}: {lt.growth}")
 
 
+def _lifetime_points(lt, ax, color, label):
+    """ln tau with errors, the preferred form's line, and censored cells as lower bounds."""
+    if len(lt.sizes):
+        ax.errorbar(lt.sizes, lt.log_tau, yerr=lt.log_tau_err, color=color, marker=STYLE["marker"], lw=0,
+                    ms=STYLE["markersize"], elinewidth=0.8, capsize=STYLE["capsize"], label=label)
+    best = {"exponential": "exponential", "power": "power"}.get(lt.growth)
+    if best and best in lt.forms and len(lt.sizes) >= 2:
+        p = lt.forms[best].params
+        Ns = np.linspace(lt.sizes.min(), lt.sizes.max(), 100)
+        ax.plot(Ns, p["a"] + p.get("b", 0.0) * Ns + p.get("z", 0.0) * np.log(Ns), color=color,
+                lw=STYLE["linewidth"] * 0.8)
+    lower = [cl for cl in lt.compared() if cl.size not in set(lt.sizes.tolist())]
+    if lower:
+        lb = [np.log(cl.tau_lower if np.isfinite(cl.tau_lower) else max(cl.tau, 1.0)) for cl in lower]
+        ax.plot([cl.size for cl in lower], lb, ls="none", marker="^", color=color, ms=STYLE["markersize"] + 1,
+                label=f"{lt.start}: too few events (lower bound)")
+
+
 def _skipped_panel(ax, title, notes):
     ax.set_xticks([])
     ax.set_yticks([])
-    _not_determined(ax, "skipped / no vote", notes[0] if notes else "")
+    why = notes[0] if notes else ""
+    head = "skipped" if why.startswith("skipped") else "not determined"
+    _not_determined(ax, head, why.split(": ", 1)[1] if why.startswith("skipped: ") else why)
     ax.set_title(title, fontsize=STYLE["fontsize"])
     return ax
 
@@ -437,15 +459,14 @@ def order_plot(diag, ax=None, kind="summary"):
         ax.set_title(title + f" (window {diag.thresholds.trend})", fontsize=STYLE["fontsize"])
         return ax
     if kind == "lifetimes":
-        lts = [lt for lt in diag.lifetimes.values() if len(lt.sizes)]
+        lts = [lt for lt in diag.lifetimes.values() if len(lt.compared())]
         if not lts:
             return _skipped_panel(ax, title, notes)
         for col, lt in zip(("C0", "C1"), lts):
-            ax.errorbar(lt.sizes, lt.log_tau, yerr=lt.log_tau_err, color=col, marker=STYLE["marker"],
-                        lw=STYLE["linewidth"] * 0.7, ms=STYLE["markersize"], elinewidth=0.8,
-                        capsize=STYLE["capsize"], label=f"{lt.event} ({lt.start}): {lt.growth}")
+            _lifetime_points(lt, ax, col, f"{_sym(lt.event)} ({lt.start} start): {lt.growth}")
         if vote is None:
-            _not_determined(ax, "no vote", lts[0].growth_reason)
+            why = [f"{lt.start}: {lt.growth}" for lt in lts]
+            _not_determined(ax, "no vote", "; ".join(why))
         return _finish(ax, _sym(diag.size), r"$\ln\tau$ (steps)", title=title)
     if kind == "bimodality":
         if diag.bimodality is None:
