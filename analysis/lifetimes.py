@@ -195,7 +195,11 @@ def _decide(N, y, s, size):
     if b < 2 * be and z < 2 * ze:
         return "none", (f"tau does not grow with {size} beyond errors (b = {b:.3g} ± {be:.2g}, "
                         f"z = {z:.3g} ± {ze:.2g})"), forms
-    exp_best = min((f for k, f in forms.items() if k != "power"), key=lambda f: f.aic)
+    # an exponential-type form counts only with a growing exponential: "exponential x power" with
+    # b <= 0 is a power law with a correction, not evidence of a barrier
+    exp_forms = [ex] + [f for k, f in forms.items() if k == "exponential x power"
+                        and f.params["b"] > 2 * f.errors["b"]]
+    exp_best = min(exp_forms, key=lambda f: f.aic)
     d_aic = pw.aic - exp_best.aic
     detail = (f"AIC(power) - AIC({exp_best.name}) = {d_aic:.3g}; b = {b:.3g} ± {be:.2g} per unit "
               f"{size}, z = {z:.3g} ± {ze:.2g}; chi2/dof: exponential {ex.chi2:.3g}/{ex.dof}, "
@@ -210,9 +214,8 @@ def _decide(N, y, s, size):
         return "undetermined", f"neither form decisively better ({detail})", forms
     if best.dof > 0 and best.pvalue < 1e-3:
         return "undetermined", f"{verdict} preferred but it fits poorly too (p = {best.pvalue:.2g}; {detail})", forms
-    if verdict == "exponential" and exp_best.name == "exponential x power" and not (
-            exp_best.params["b"] > 2 * exp_best.errors["b"]):
-        return "undetermined", f"the exponential term is not significant in {exp_best.name} ({detail})", forms
+    if verdict == "exponential" and not b > 2 * be:
+        return "undetermined", f"exponential preferred but its growth rate is not significant ({detail})", forms
     return verdict, detail, forms
 
 

@@ -30,6 +30,7 @@ function up to the architecture's symmetries").
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -245,3 +246,35 @@ def table(sizes, controls, control="h", T=0.8, h=0.0, starts=("teacher", "minus"
                     cols.setdefault(k, []).extend(v.tolist())
     t = Table({k: np.asarray(v) for k, v in cols.items()})
     return t.with_column("stop", np.full(len(t), np.nan))   # as analysis.load gives stop=None
+
+
+# ------------------------------------------------------------------ the test suite's data sets
+# Built once per test session (lru_cache): several test modules share them. Never modify them.
+H_GRID = tuple(np.round(np.linspace(-0.1, 0.1, 9), 4))
+T_GRID = tuple(np.round(np.linspace(0.85, 1.3, 10), 4))
+FIELD_T = 0.7          # below T_c: barrier/T = 0.0897 per spin at h = 0, spinodal h_sp = 0.117
+
+
+@functools.lru_cache(maxsize=None)
+def field_driven(seed: int = 1) -> Table:
+    """First order: h in [-0.1, 0.1] at T = 0.7, N = 16..128, starts all +1 ("teacher") and all -1
+    ("minus"), 2000 sweeps (window: the second half). Lifetimes at h = 0 grow from ~30 sweeps
+    (N = 16) beyond the budget (N = 128), where the hysteresis window opens."""
+    return table([16, 32, 64, 128], H_GRID, control="h", T=FIELD_T, starts=("teacher", "minus"),
+                 replicas=32, steps=2000, seed=seed)
+
+
+@functools.lru_cache(maxsize=None)
+def temperature_driven(seed: int = 0) -> Table:
+    """Continuous: T in [0.85, 1.3] at h = 0, N = 16, 64, 256, planted (+1) and random starts, the
+    planted state |m| > 0.25 (ordered up to the spin flip), 300 sweeps (>> the relaxation time
+    ~ N^(1/2) at T_c)."""
+    return table([16, 64, 256], T_GRID, control="T", h=0.0, starts=("teacher", "random"),
+                 replicas=100, steps=300, seed=seed, symmetric=True, m0=0.25)
+
+
+@functools.lru_cache(maxsize=None)
+def thin(seed: int = 3) -> Table:
+    """Deliberately too little: two small sizes, three fields, six replicas per start."""
+    return table([16, 32], (-0.05, 0.0, 0.05), control="h", T=FIELD_T, starts=("teacher", "minus"),
+                 replicas=6, steps=200, seed=seed)
