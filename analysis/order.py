@@ -59,6 +59,7 @@ class Bimodality:
     n: np.ndarray                  # replicas (both starts pooled)
     ks_p: np.ndarray               # two-sample KS p-value between the starts (NaN: one start only)
     stationary: np.ndarray         # bool: no start memory and enough replicas
+    status: tuple                  # per size: "stationary", "start memory" or "too few replicas"
     delta_bic: np.ndarray          # BIC(1 Gaussian) - BIC(2 Gaussians): > 0 prefers two modes
     ashman_d: np.ndarray           # mode separation / width (> 2: separated)
     valley: np.ndarray             # ln(lower peak / valley) of the fitted density (0: one maximum)
@@ -173,6 +174,7 @@ def _bimodality(t, control, size, column, init, starts, targets, min_replicas, n
     out = {name: np.full(k, np.nan) for name in ("x_near", "n", "ks_p", "dbic", "d", "depth")}
     modes, weights = np.full((k, 2), np.nan), np.full((k, 2), np.nan)
     stationary, bimodal = np.zeros(k, bool), np.zeros(k, bool)
+    status = ["stationary"] * k
     samples = {}
     for i, N in enumerate(sizes):
         grid = np.unique(xs[Ns == N])
@@ -187,10 +189,12 @@ def _bimodality(t, control, size, column, init, starts, targets, min_replicas, n
             out["ks_p"][i] = stats.ks_2samp(a, b).pvalue
         if len(v) < min_replicas:
             notes.append(f"{size}={N:g}: {len(v)} replicas at {control}={x:g} (< {min_replicas}): left out")
+            status[i] = "too few replicas"
             continue
         if np.isfinite(out["ks_p"][i]) and out["ks_p"][i] < _KS_P:
             notes.append(f"{size}={N:g}, {control}={x:g}: the starts' distributions of {column} differ "
                          f"(KS p = {out['ks_p'][i]:.2g}): start memory, not a stationary distribution; left out")
+            status[i] = "start memory"
             continue
         stationary[i] = True
         dbic, d, mu, w, depth = _gmm2(v)
@@ -198,7 +202,7 @@ def _bimodality(t, control, size, column, init, starts, targets, min_replicas, n
         modes[i], weights[i] = mu, w
         bimodal[i] = bool(dbic > _DBIC and depth >= _DEPTH and min(w) >= _MIN_WEIGHT)
     return Bimodality(column=column, sizes=sizes, x_near=out["x_near"], n=out["n"].astype(int),
-                      ks_p=out["ks_p"], stationary=stationary, delta_bic=out["dbic"], ashman_d=out["d"],
+                      ks_p=out["ks_p"], stationary=stationary, status=tuple(status), delta_bic=out["dbic"], ashman_d=out["d"],
                       valley=out["depth"], modes=modes, weights=weights, bimodal=bimodal, samples=samples)
 
 

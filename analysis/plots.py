@@ -342,7 +342,7 @@ def lifetimes_plot(lt, ax=None, kind="growth"):
         if not cells:
             _not_determined(ax, "no cells", lt.growth_reason)
         return _finish(ax, "steps t", "survival S(t) (Kaplan-Meier)",
-                       title=f"{lt.event} from {lt.start} starts at {c} = {where}")
+                       title=f"{_sym(lt.event)} from {lt.start} starts at {c} = {where}")
     if kind != "growth":
         raise ValueError(f"kind={kind!r} is not allowed; choose 'growth' or 'survival'")
     if len(lt.sizes):
@@ -365,7 +365,7 @@ def lifetimes_plot(lt, ax=None, kind="growth"):
     if lt.growth == "undetermined":
         _not_determined(ax, "growth: not determined", lt.growth_reason)
     return _finish(ax, n, r"$\ln \tau$ (steps)",
-                   title=f"lifetime ({lt.event}, {lt.start} start) at {c} = {where}: {lt.growth}")
+                   title=f"lifetime ({_sym(lt.event)}, {lt.start} start) at {c} = {where}: {lt.growth}")
 
 
 def _lifetime_points(lt, ax, color, label):
@@ -405,7 +405,7 @@ def _bimodality_panel(bm, ax, size, control, title):
         v = bm.samples.get(N, np.array([]))
         if not len(v):
             continue
-        tag = ("two modes" if bm.bimodal[i] else "one mode") if bm.stationary[i] else "not stationary"
+        tag = ("two modes" if bm.bimodal[i] else "one mode") if bm.stationary[i] else f"left out ({bm.status[i]})"
         ax.hist(v, bins=bins, histtype="step", density=True, color=col, lw=STYLE["linewidth"],
                 ls="-" if bm.stationary[i] else ":",
                 label=f"{_sym(size)} = {N:g} at {_sym(control)} = {bm.x_near[i]:.3g}: {tag}")
@@ -444,7 +444,8 @@ def order_plot(diag, ax=None, kind="summary"):
         for a, k in zip(np.asarray(axes).flat, kinds):
             order_plot(diag, ax=a, kind=k)
         fig.suptitle(f"transition order: {diag.verdict}  (votes: " + ", ".join(
-            f"{k} {diag.votes.get(k) or 'none'}" for k in kinds) + ")", fontsize=STYLE["fontsize"])
+            f"{k} {diag.votes.get(k) or 'none'}" for k in kinds) + ")", fontsize=STYLE["fontsize"],
+            color="C3" if diag.verdict == "undetermined" else "black")
         return axes
     if kind not in kinds:
         raise ValueError(f"kind={kind!r} is not allowed; choose 'summary' or one of {kinds}")

@@ -65,7 +65,7 @@ def early_stopped(table) -> np.ndarray:
     stop = _stop_set(t["stop"]) if "stop" in t else np.zeros(n, bool)
     if "stopped_at" in t and "window_stop" in t:
         cut = np.asarray(t["stopped_at"], float) < np.asarray(t["window_stop"], float)
-        return cut & (stop | ~("stop" in t))
+        return cut & stop if "stop" in t else cut      # a divergence cuts the window too
     return stop
 
 

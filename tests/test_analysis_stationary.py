@@ -131,3 +131,24 @@ def test_replica_bootstrap_agrees_with_cell_errors(field):
         ok = np.isfinite(a.xc) & np.isfinite(b.xc)
         assert ok.sum() >= 3
         assert np.all(np.abs(a.xc[ok] - b.xc[ok]) < 2 * np.hypot(a.xc_err[ok], b.xc_err[ok]))
+
+
+def test_early_stopped_without_a_stop_column():
+    t = cw.thin()
+    cols = {c: t[c] for c in t.columns if c != "stop"}
+    cols["stopped_at"] = np.where(np.arange(len(t)) % 2 == 0, 50, 200)      # e.g. diverged runs
+    mask = early_stopped(Table(cols))
+    assert mask.dtype == bool and mask.sum() == (len(t) + 1) // 2
+
+
+def test_window_in_log_control_is_the_log_ratio(field):
+    """The same data with the control c = exp(5 h) fitted in ln c: thresholds map to exp(5 h_c)
+    and the window (a log ratio) is 5 times the window in h."""
+    t = cw.field_driven()
+    t = t.with_column("c", np.exp(5 * np.asarray(t["h"], float)))
+    th = thresholds(t, control="c", starts=STARTS, bootstrap=200, log_control=True)
+    assert th.log_control
+    ok = np.isfinite(field.window)
+    assert np.allclose(th.window[ok], 5 * field.window[ok], rtol=1e-6, atol=1e-9)
+    assert np.allclose(th.x_planted[ok], np.exp(5 * field.x_planted[ok]), rtol=1e-6)
+    assert np.allclose(th.window_stat[ok], 5 * field.window_stat[ok], rtol=1e-6)
