@@ -33,7 +33,7 @@ from scipy import stats
 from scipy.optimize import minimize_scalar
 
 from .controls import with_control
-from .table import Table
+from .stationary import as_table
 
 __all__ = ["Survival", "GrowthForm", "Lifetimes", "lifetimes", "kaplan_meier", "AIC_DECISIVE"]
 
@@ -300,7 +300,7 @@ def lifetimes(table, control: str = "batch_size", size: str = "N", *, start: str
     """
     if not isinstance(min_events, (int, np.integer)) or min_events < 2:
         raise ValueError(f"min_events={min_events!r} must be an integer >= 2")
-    t, control = with_control(table if isinstance(table, Table) else Table.from_arrays(**table), control)
+    t, control = with_control(as_table(table), control)
     event = event or ("first_exit" if start == "teacher" else "first_passage")
     for name in (control, size, init, event):
         t._check(name)

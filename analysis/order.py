@@ -12,8 +12,9 @@ Four tests, each voting "first-order", "continuous" or abstaining (None) with th
   starts agree): exponential growth in N (a barrier proportional to N between coexisting phases)
   votes first order, a power of N (no barrier: critical slowing down) continuous.
 - bimodality of a *stationary* per-replica distribution (a snapshot such as the final overlap of
-  runs without early stopping) at the cell nearest each size's threshold: two separated modes
-  (two phases) vote first order, one mode at every size continuous. A size whose starts still
+  runs without early stopping) at the cell nearest each size's threshold: two modes whose valley
+  deepens with N (Lee-Kosterlitz: two phases behind a growing barrier) vote first order, one mode
+  at every size continuous. A size whose starts still
   disagree there (two-sample Kolmogorov-Smirnov p < 0.01) has start memory: its distribution is
   not stationary and is left out. Early-stopped data are refused: freezing successes at overlap 1
   manufactures a second mode.
@@ -36,8 +37,7 @@ from scipy import special, stats
 
 from .controls import with_control
 from .lifetimes import lifetimes as _lifetimes
-from .stationary import early_stopped, split_starts, thresholds as _thresholds
-from .table import Table
+from .stationary import as_table, early_stopped, split_starts, thresholds as _thresholds
 
 __all__ = ["OrderDiagnosis", "Bimodality", "Binder", "transition_order", "VERDICTS"]
 
@@ -46,6 +46,7 @@ TESTS = ("hysteresis", "lifetimes", "bimodality", "binder")
 _KS_P = 0.01           # start memory: the two starts' distributions differ at this level
 _DBIC = 6.0            # "strong" evidence for two components (Kass & Raftery)
 _DEPTH = math.log(2.0) # two modes: the lower peak at least twice the valley between them
+_DEEP = 1.0            # a first-order vote needs ln(peak/valley) >= 1 at the largest size
 _MIN_WEIGHT = 0.1      # a few outliers are not a phase
 
 
@@ -215,8 +216,17 @@ def _bimodality_vote(bm: Bimodality, size, notes):
                      + (f" ({desc})" if desc else ""))
         return None
     notes.append(desc)
-    if bm.bimodal[S[-1]] and bm.bimodal[S].sum() >= max(2, (len(S) + 1) // 2):
-        return "first-order"
+    two = S[bm.bimodal[S]]
+    if bm.bimodal[S[-1]] and len(two) >= max(2, (len(S) + 1) // 2):
+        # Lee-Kosterlitz: between coexisting phases the valley deepens with N; a shallow or
+        # shrinking valley is a finite-size shoulder (e.g. of a folded order parameter near T_c)
+        deep = bm.valley[S[-1]] >= _DEEP
+        if deep and bm.valley[S[-1]] >= np.min(bm.valley[two]):
+            return "first-order"
+        notes.append(f"two modes, but the valley at the largest {size} (ln(peak/valley) = "
+                     f"{bm.valley[S[-1]]:.2g}) is " + ("shallower than at a smaller size" if deep else
+                                                        f"shallower than {_DEEP:g}") + ": no vote")
+        return None
     if not bm.bimodal[S].any():
         return "continuous"
     notes.append("two modes at some sizes only: no vote")
@@ -388,11 +398,7 @@ def transition_order(table, control: str = "batch_size", size: str = "N", *, ini
     min_replicas: replicas a distribution needs for the bimodality test; min_events: events a
         lifetime cell needs to enter the growth comparison.
     """
-    if not isinstance(table, Table):
-        table = Table.from_arrays(**table) if isinstance(table, dict) else table
-    if not isinstance(table, Table):
-        raise ValueError(f"expected an analysis.Table or a dict of arrays; got {type(table).__name__}")
-    t, control = with_control(table, control)
+    t, control = with_control(as_table(table), control)
     for name in (control, size, init):
         t._check(name)
     if len(starts) != 2:

@@ -39,7 +39,8 @@ _SIG = 2.0                                          # "beyond errors" = 2 total 
 
 
 # ----------------------------------------------------------------------------- stationarity
-def _as_table(data) -> Table:
+def as_table(data) -> Table:
+    """A Table as is, a dict of equal-length arrays as a Table; anything else is a ValueError."""
     if isinstance(data, Table):
         return data
     if isinstance(data, dict):
@@ -60,7 +61,7 @@ def _stop_set(values) -> np.ndarray:
 def early_stopped(table) -> np.ndarray:
     """Rows whose measurement window was cut by an early stop: ``stopped_at < window_stop``
     (or, without those columns, any row with a stop rule set: it cannot be checked)."""
-    t = _as_table(table)
+    t = as_table(table)
     n = len(t)
     stop = _stop_set(t["stop"]) if "stop" in t else np.zeros(n, bool)
     if "stopped_at" in t and "window_stop" in t:
@@ -72,7 +73,7 @@ def early_stopped(table) -> np.ndarray:
 def require_stationary(table, what: str) -> list:
     """Raise ValueError when some row's window was cut by an early stop; return notes (e.g. a
     stop rule that was set but never fired before the window's end)."""
-    t = _as_table(table)
+    t = as_table(table)
     cut = early_stopped(t)
     if cut.any():
         rules = np.unique(np.asarray(t["stop"]).astype(str)[cut]) if "stop" in t else []
@@ -237,7 +238,7 @@ def thresholds(table, control: str = "batch_size", size: str = "N", observable: 
         raise ValueError(f"level={level} must lie in (0, 1)")
     if len(starts) != 2 or starts[0] == starts[1]:
         raise ValueError(f"starts={starts!r} must be two different labels (planted, other)")
-    t, control = with_control(_as_table(table), control)
+    t, control = with_control(as_table(table), control)
     for name in (control, size, observable):
         t._check(name)
     notes = require_stationary(t, "thresholds")
