@@ -271,7 +271,7 @@ class Lifetimes:
 
     def plot(self, ax=None, kind: str = "growth"):
         """kind="growth": ln tau against N with both forms; "survival": the Kaplan-Meier curves
-        of the compared cells."""
+        of the compared cells; "control": tau of every cell against the control, per size."""
         from .plots import lifetimes_plot
         return lifetimes_plot(self, ax=ax, kind=kind)
 

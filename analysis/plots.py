@@ -319,11 +319,34 @@ def thresholds_plot(th, ax=None, kind="curves"):
 def lifetimes_plot(lt, ax=None, kind="growth"):
     """``kind="growth"``: ln tau (exponential MLE with censoring, error 1/sqrt(events)) against N
     at the compared control, with the exponential and power-law fits; cells censored beyond the
-    budget as lower bounds. ``kind="survival"``: Kaplan-Meier curves of the compared cells."""
+    budget as lower bounds. ``kind="survival"``: Kaplan-Meier curves of the compared cells.
+    ``kind="control"``: tau of every cell against the control, one curve per size."""
     ax = _ax(ax)
     n, c = _sym(lt.size), _sym(lt.control)
     cells = lt.compared()
     where = ", ".join(sorted({f"{x:g}" for x in lt.at.values()}))
+    if kind == "control":
+        sizes = sorted({cl.size for cl in lt.cells})
+        for col, N in zip(_colors(len(sizes)), sizes):
+            row = sorted((cl for cl in lt.cells if cl.size == N), key=lambda cl: cl.control)
+            ok = [cl for cl in row if cl.events > 0]
+            if ok:
+                tau = np.array([cl.tau for cl in ok])
+                f = np.exp(1 / np.sqrt([cl.events for cl in ok]))     # ln tau +- 1/sqrt(events)
+                ax.errorbar([cl.control for cl in ok], tau, yerr=[tau - tau / f, tau * f - tau],
+                            color=col, marker=STYLE["marker"], ms=STYLE["markersize"], lw=STYLE["linewidth"] * 0.7,
+                            elinewidth=0.8, capsize=STYLE["capsize"], label=f"{n} = {N:g}")
+            none = [cl for cl in row if cl.events == 0]
+            if none:
+                ax.plot([cl.control for cl in none], [cl.tau_lower for cl in none], ls="none", marker="^",
+                        color=col, ms=STYLE["markersize"] + 1)
+        ax.set_yscale("log")
+        xs = np.array([cl.control for cl in lt.cells])
+        if _auto_log(np.unique(xs)):
+            _log_axis(ax, "x")
+        ax.plot([], [], ls="none", marker="^", color="0.4", label="no event: 95 % lower bound")
+        return _finish(ax, c, r"$\tau$ (steps; MLE with censoring)",
+                       title=f"lifetime ({_sym(lt.event)}, {lt.start} start) against {c}")
     if kind == "survival":
         colors = _colors(len(cells))
         for col, cell in zip(colors, cells):
@@ -344,7 +367,7 @@ def lifetimes_plot(lt, ax=None, kind="growth"):
         return _finish(ax, "steps t", "survival S(t) (Kaplan-Meier)",
                        title=f"{_sym(lt.event)} from {lt.start} starts at {c} = {where}")
     if kind != "growth":
-        raise ValueError(f"kind={kind!r} is not allowed; choose 'growth' or 'survival'")
+        raise ValueError(f"kind={kind!r} is not allowed; choose 'growth', 'survival' or 'control'")
     if len(lt.sizes):
         ax.errorbar(lt.sizes, lt.log_tau, yerr=lt.log_tau_err, color=_colors(1)[0], marker=STYLE["marker"],
                     lw=0, ms=STYLE["markersize"], elinewidth=0.8, capsize=STYLE["capsize"],

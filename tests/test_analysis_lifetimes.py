@@ -122,9 +122,10 @@ def test_bad_input():
 def test_figures(tmp_path):
     t = planted_table(lambda N: 5.0 * math.exp(0.08 * N), [20, 40, 60, 120], budget=2000, reps=50)
     lt = lifetimes(t, control="batch_size", at=1.0)
-    fig, ax = plots.new_axes(ncols=2)
+    fig, ax = plots.new_axes(ncols=3)
     lt.plot(ax[0])
     lt.plot(ax[1], kind="survival")
+    lt.plot(ax[2], kind="control")
     assert os.path.getsize(plots.savefig(fig, tmp_path / "lifetimes.png")) > 5000
     with pytest.raises(ValueError, match="kind="):
         lt.plot(kind="pie")
