@@ -267,7 +267,7 @@ def thresholds(table, control: str = "batch_size", size: str = "N", observable: 
         sub = sub[np.isin(np.asarray(sub[size], float), sizes)]
         trials = None
         if errors == "cells":
-            sub, observable_used, trials = _effective_trials(sub, control, size, observable), "fraction", "trials"
+            sub, observable_used, trials = _effective_trials(sub, control, size, observable), observable, "trials"
         else:
             observable_used = observable
         cps.append(critical_point(sub, control=control, size=size, observable=observable_used, level=level,
@@ -319,7 +319,7 @@ def _effective_trials(t: Table, control, size, observable) -> Table:
             n_eff = float(n) if (ybar <= 0 or ybar >= 1) else 50.0 * n   # no spread: as sure as it gets
         else:
             n_eff = min(n * ybar * (1 - ybar) / var, 50.0 * n)
-        rows.append({size: key[size], control: key[control], "fraction": ybar, "trials": max(n_eff, 1.0),
+        rows.append({size: key[size], control: key[control], observable: ybar, "trials": max(n_eff, 1.0),
                      "replicas": n})
     return Table.from_records(rows)
 
