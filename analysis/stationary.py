@@ -247,6 +247,7 @@ def thresholds(table, control: str = "batch_size", size: str = "N", observable: 
         raise ValueError(f"column {observable!r} must be a fraction in [0, 1] (finite) for every row; "
                          f"got range [{np.nanmin(y):g}, {np.nanmax(y):g}] with "
                          f"{int(np.sum(~np.isfinite(y)))} non-finite values")
+    _check_one_window(t, [init, size, control])
     parts = split_starts(t, init, starts)
     x_all = np.asarray(t[control], float)
     if log_control is None:
@@ -304,6 +305,20 @@ def thresholds(table, control: str = "batch_size", size: str = "N", observable: 
                       window_stat=stat, window_sys=sys, window_err=err, width=width,
                       direction=direction, trend=trend, trend_reason=reason, slope=slope,
                       slope_err=slope_err, notes=tuple(notes), window_samples=wb)
+
+
+def _check_one_window(t: Table, keys):
+    """A cell mixing budgets or windows (e.g. two sweep lengths) would average different
+    observables: refuse it, naming the column."""
+    cols = [c for c in ("steps", "window_start", "window_stop") if c in t]
+    if not cols:
+        return
+    for key, cell in t.groupby(keys):
+        for c in cols:
+            vals = np.unique(np.asarray(cell[c]).astype(str))
+            if len(vals) > 1:
+                raise ValueError(f"column {c!r} takes several values {vals.tolist()[:4]} in the cell {key}: "
+                                 f"select one budget/window first, e.g. table.where({c}={vals[0]})")
 
 
 def _effective_trials(t: Table, control, size, observable) -> Table:

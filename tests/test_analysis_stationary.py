@@ -88,6 +88,9 @@ def test_bad_input():
         thresholds(t, control="m", starts=STARTS)
     with pytest.raises(ValueError, match="errors="):
         thresholds(t, control="h", starts=STARTS, errors="binomial")
+    two_budgets = t.with_column("steps", np.where(np.arange(len(t)) % 2 == 0, 200, 800))
+    with pytest.raises(ValueError, match="column 'steps' takes several values"):
+        thresholds(two_budgets, control="h", starts=STARTS)
 
 
 def test_figures(field, tmp_path):
