@@ -11,9 +11,13 @@ from .fss import CollapseProblem, CollapseResult, collapse
 from .powerlaw import PowerLawFit, power_law
 from .report import Report, analyze
 from .table import Table, aggregate, load, wilson_interval
-from .transition import CriticalPoint, OrderDiagnosis, critical_point, transition_order
+from .transition import CriticalPoint, critical_point
+from .stationary import Thresholds, thresholds
+from .lifetimes import Lifetimes, Survival, lifetimes
+from .order import OrderDiagnosis, transition_order
 
 __all__ = ["Table", "load", "aggregate", "wilson_interval", "critical_point", "CriticalPoint",
            "transition_order", "OrderDiagnosis", "power_law", "PowerLawFit", "analyze", "Report",
            "plots", "Variant", "Drift", "collapse", "CollapseResult", "CollapseProblem",
-           "crossings", "CrossingResult", "parse_control", "with_control"]
+           "crossings", "CrossingResult", "parse_control", "with_control", "thresholds", "Thresholds",
+           "lifetimes", "Lifetimes", "Survival"]

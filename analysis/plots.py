@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 __all__ = ["STYLE", "new_axes", "savefig", "observable_vs_control", "critical_point_plot",
-           "collapse_plot", "crossing_plot", "power_law_plot", "phase_diagram", "transition_order_plot"]
+           "collapse_plot", "crossing_plot", "power_law_plot", "phase_diagram", "thresholds_plot",
+           "lifetimes_plot", "order_plot"]
 
 STYLE = {
     "figsize": (4.8, 3.6),
@@ -235,26 +236,272 @@ def _edges(v, log):
     return np.exp(e) if log else e
 
 
-def transition_order_plot(diag, ax=None, kind="binder"):
-    """``kind="binder"``: U = 1 - <q^4>/(3<q^2>^2) against the control per size;
-    ``kind="histogram"``: the near-critical replica distributions of the order parameter."""
+# ---------------------------------------------------------------- stationary evidence (issue 10)
+_SYMBOL = {"batch_size": "m", "N": "N", "d": "d", "P": "P", "h": "h", "T": "T", "temperature": "T",
+           "lr": r"\eta", "overlap": "q", "window_overlap": r"\bar q", "time_at_teacher": "time at teacher",
+           "magnetisation": "m", "first_exit": "first exit", "first_passage": "first passage"}
+
+
+def _sym(name: str) -> str:
+    """Physics notation for a column name (derived controls such as "batch_size/P" -> m/P)."""
+    for op in "/*":
+        if op in name:
+            a, b = name.split(op, 1)
+            return f"{_sym(a)}{'/' if op == '/' else ' '}{_sym(b)}"
+    s = _SYMBOL.get(name, name)
+    return f"${s}$" if len(s) <= 8 and " " not in s else s
+
+
+def _not_determined(ax, text="not determined", detail=None):
+    """Write the verdict on the axes, where a reader cannot miss it."""
+    msg = text if not detail else f"{text}\n{_wrap(detail, 52)}"
+    ax.text(0.5, 0.5, msg, transform=ax.transAxes, ha="center", va="center", color="C3",
+            fontsize=STYLE["fontsize"], bbox=dict(facecolor="white", edgecolor="C3", alpha=0.85))
+
+
+def _wrap(text, width):
+    import textwrap
+    return "\n".join(textwrap.wrap(str(text), width)[:6])
+
+
+def _start_handles(ax, starts):
+    from matplotlib.lines import Line2D
+    return [Line2D([], [], color="0.3", marker="o", ls="-", ms=STYLE["markersize"], label=f"{starts[0]} start"),
+            Line2D([], [], color="0.3", marker="s", mfc="white", ls="--", ms=STYLE["markersize"],
+                   label=f"{starts[1]} start")]
+
+
+def thresholds_plot(th, ax=None, kind="curves"):
+    """``kind="curves"``: the stationary observable against the control, per size (colour) and
+    start (filled/solid: planted; open/dashed: other), fitted curves and thresholds;
+    ``kind="window"``: the hysteresis window against N with total errors and its trend."""
     ax = _ax(ax)
-    colors = _colors(len(diag.sizes))
-    if kind == "binder":
-        for c, N in zip(colors, diag.sizes):
-            xs, U = diag.binder[N]
-            ax.plot(xs, U, color=c, marker=STYLE["marker"], ms=STYLE["markersize"], lw=STYLE["linewidth"],
-                    label=f"N={N:g}")
-        ax.axhline(0, color="0.6", lw=0.8, ls=":")
-        xs_all = np.concatenate([diag.binder[N][0] for N in diag.sizes])
-        if _auto_log(np.unique(xs_all)):
+    c, n = _sym(th.control), _sym(th.size)
+    if kind == "curves":
+        colors = _colors(len(th.sizes))
+        for cp, mk, ls, fill in ((th.planted, "o", "-", True), (th.other, "s", "--", False)):
+            for col, N in zip(colors, th.sizes):
+                i = int(np.flatnonzero(cp.sizes == N)[0])
+                x, y, dy = cp.data(i)
+                ax.errorbar(x, y, yerr=dy, color=col, marker=mk, mfc=col if fill else "white", lw=0,
+                            ms=STYLE["markersize"], elinewidth=0.8, capsize=STYLE["capsize"])
+                xs = np.geomspace(x.min(), x.max(), 200) if th.log_control else np.linspace(x.min(), x.max(), 200)
+                ax.plot(xs, cp.curve(i, xs), color=col, ls=ls, lw=STYLE["linewidth"])
+                if np.isfinite(cp.xc[i]):
+                    ax.axvline(cp.xc[i], color=col, ls=ls, lw=0.6, alpha=0.6)
+        ax.axhline(th.level, color="0.6", lw=0.8, ls=":")
+        if th.log_control:
             _log_axis(ax, "x")
-        return _finish(ax, "control", "Binder cumulant U", title=f"transition: {diag.verdict}")
-    if kind == "histogram":
-        vals = np.concatenate(list(diag.samples.values()))
-        bins = np.linspace(vals.min(), vals.max(), 31) if np.ptp(vals) > 0 else 10
-        for c, N, x in zip(colors, diag.sizes, diag.x_near):
-            ax.hist(diag.samples[N], bins=bins, histtype="step", color=c, density=True,
-                    lw=STYLE["linewidth"], label=f"N={N:g} at {x:g}")
-        return _finish(ax, "order parameter", "density", title=f"transition: {diag.verdict}")
-    raise ValueError(f"kind={kind!r} is not allowed; choose 'binder' or 'histogram'")
+        from matplotlib.lines import Line2D
+        handles = [Line2D([], [], color=col, lw=STYLE["linewidth"], label=f"{n} = {N:g}")
+                   for col, N in zip(colors, th.sizes)] + _start_handles(ax, th.starts)
+        ax.legend(handles=handles, fontsize=STYLE["fontsize"] - 2, frameon=False)
+        return _finish(ax, c, f"{_sym(th.observable)} (window mean)",
+                       title=f"thresholds from both starts; hysteresis: {th.trend}", legend=False)
+    if kind != "window":
+        raise ValueError(f"kind={kind!r} is not allowed; choose 'curves' or 'window'")
+    ok = np.isfinite(th.window)
+    ax.errorbar(th.sizes[ok], th.window[ok], yerr=th.window_err[ok], color=_colors(1)[0],
+                marker=STYLE["marker"], lw=STYLE["linewidth"] * 0.7, ms=STYLE["markersize"], elinewidth=0.8,
+                capsize=STYLE["capsize"], label="window (stat ⊕ sys)")
+    ax.axhline(0, color="0.6", lw=0.8, ls=":")
+    if ok.sum() >= 1 and np.all(th.sizes[ok] > 0):
+        _log_axis(ax, "x")
+        ax.set_xticks(th.sizes[ok])
+        ax.set_xticklabels([f"{v:g}" for v in th.sizes[ok]])
+    if th.trend == "not determined" or not ok.any():
+        _not_determined(ax, "window: not determined", th.trend_reason)
+    unit = (f"ln({c}$_{{{th.starts[1]}}}$ / {c}$_{{{th.starts[0]}}}$)" if th.log_control
+            else f"{c}$_{{{th.starts[1]}}}$ - {c}$_{{{th.starts[0]}}}$")
+    return _finish(ax, n, f"hysteresis window {unit}", title=f"hysteresis window vs {n}: {th.trend}")
+
+
+def lifetimes_plot(lt, ax=None, kind="growth"):
+    """``kind="growth"``: ln tau (exponential MLE with censoring, error 1/sqrt(events)) against N
+    at the compared control, with the exponential and power-law fits; cells censored beyond the
+    budget as lower bounds. ``kind="survival"``: Kaplan-Meier curves of the compared cells.
+    ``kind="control"``: tau of every cell against the control, one curve per size."""
+    ax = _ax(ax)
+    n, c = _sym(lt.size), _sym(lt.control)
+    cells = lt.compared()
+    where = ", ".join(sorted({f"{x:g}" for x in lt.at.values()}))
+    if kind == "control":
+        sizes = sorted({cl.size for cl in lt.cells})
+        for col, N in zip(_colors(len(sizes)), sizes):
+            row = sorted((cl for cl in lt.cells if cl.size == N), key=lambda cl: cl.control)
+            ok = [cl for cl in row if cl.events > 0]
+            if ok:
+                tau = np.array([cl.tau for cl in ok])
+                f = np.exp(1 / np.sqrt([cl.events for cl in ok]))     # ln tau +- 1/sqrt(events)
+                ax.errorbar([cl.control for cl in ok], tau, yerr=[tau - tau / f, tau * f - tau],
+                            color=col, marker=STYLE["marker"], ms=STYLE["markersize"], lw=STYLE["linewidth"] * 0.7,
+                            elinewidth=0.8, capsize=STYLE["capsize"], label=f"{n} = {N:g}")
+            none = [cl for cl in row if cl.events == 0]
+            if none:
+                ax.plot([cl.control for cl in none], [cl.tau_lower for cl in none], ls="none", marker="^",
+                        color=col, ms=STYLE["markersize"] + 1)
+        ax.set_yscale("log")
+        xs = np.array([cl.control for cl in lt.cells])
+        if _auto_log(np.unique(xs)):
+            _log_axis(ax, "x")
+        ax.plot([], [], ls="none", marker="^", color="0.4", label="no event: 95 % lower bound")
+        return _finish(ax, c, r"$\tau$ (steps; MLE with censoring)",
+                       title=f"lifetime ({_sym(lt.event)}, {lt.start} start) against {c}")
+    if kind == "survival":
+        colors = _colors(len(cells))
+        for col, cell in zip(colors, cells):
+            if len(cell.times):
+                tt = np.concatenate([[0], cell.times, [cell.horizon]])
+                S = np.concatenate([[1], cell.survival, [cell.survival[-1]]])
+                ax.step(tt, S, where="post", color=col, lw=STYLE["linewidth"],
+                        label=f"{n} = {cell.size:g} ({cell.events}/{cell.n} events)")
+            else:
+                ax.plot([0, cell.horizon], [1, 1], color=col, lw=STYLE["linewidth"],
+                        label=f"{n} = {cell.size:g} (no event)")
+            ax.plot([cell.horizon], [cell.survival[-1] if len(cell.survival) else 1], marker="|",
+                    color=col, ms=8)
+        ax.set_yscale("log")
+        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+        if not cells:
+            _not_determined(ax, "no cells", lt.growth_reason)
+        return _finish(ax, "steps t", "survival S(t) (Kaplan-Meier)",
+                       title=f"{_sym(lt.event)} from {lt.start} starts at {c} = {where}")
+    if kind != "growth":
+        raise ValueError(f"kind={kind!r} is not allowed; choose 'growth', 'survival' or 'control'")
+    if len(lt.sizes):
+        ax.errorbar(lt.sizes, lt.log_tau, yerr=lt.log_tau_err, color=_colors(1)[0], marker=STYLE["marker"],
+                    lw=0, ms=STYLE["markersize"], elinewidth=0.8, capsize=STYLE["capsize"],
+                    label=r"$\ln\tau$ (MLE, censored)")
+    lower = [cl for cl in cells if cl.size not in set(lt.sizes.tolist())]
+    if lower:
+        lb = [np.log(cl.tau_lower if np.isfinite(cl.tau_lower) else max(cl.tau, 1.0)) for cl in lower]
+        ax.plot([cl.size for cl in lower], lb, ls="none", marker="^", color="C3", ms=STYLE["markersize"] + 1,
+                label="too few events: lower bound")
+    if len(lt.sizes) >= 2:
+        Ns = np.linspace(lt.sizes.min(), lt.sizes.max(), 100)
+        styles = {"exponential": "-", "power": "--", "exponential x power": ":"}
+        for name, f in lt.forms.items():
+            p = f.params
+            y = p["a"] + p.get("b", 0.0) * Ns + (p.get("z", 0.0) + p.get("c", 0.0)) * np.log(Ns)
+            ax.plot(Ns, y, color="0.3", ls=styles[name], lw=STYLE["linewidth"],
+                    label=f"{name}: $\\chi^2$/dof = {f.chi2:.3g}/{f.dof}, AIC = {f.aic:.3g}")
+    if lt.growth == "undetermined":
+        _not_determined(ax, "growth: not determined", lt.growth_reason)
+    return _finish(ax, n, r"$\ln \tau$ (steps)",
+                   title=f"lifetime ({_sym(lt.event)}, {lt.start} start) at {c} = {where}: {lt.growth}")
+
+
+def _lifetime_points(lt, ax, color, label):
+    """ln tau with errors, the preferred form's line, and censored cells as lower bounds."""
+    if len(lt.sizes):
+        ax.errorbar(lt.sizes, lt.log_tau, yerr=lt.log_tau_err, color=color, marker=STYLE["marker"], lw=0,
+                    ms=STYLE["markersize"], elinewidth=0.8, capsize=STYLE["capsize"], label=label)
+    best = {"exponential": "exponential", "power": "power"}.get(lt.growth)
+    if best and best in lt.forms and len(lt.sizes) >= 2:
+        p = lt.forms[best].params
+        Ns = np.linspace(lt.sizes.min(), lt.sizes.max(), 100)
+        ax.plot(Ns, p["a"] + p.get("b", 0.0) * Ns + p.get("z", 0.0) * np.log(Ns), color=color,
+                lw=STYLE["linewidth"] * 0.8)
+    lower = [cl for cl in lt.compared() if cl.size not in set(lt.sizes.tolist())]
+    if lower:
+        lb = [np.log(cl.tau_lower if np.isfinite(cl.tau_lower) else max(cl.tau, 1.0)) for cl in lower]
+        ax.plot([cl.size for cl in lower], lb, ls="none", marker="^", color=color, ms=STYLE["markersize"] + 1,
+                label=f"{lt.start}: too few events (lower bound)")
+
+
+def _skipped_panel(ax, title, notes):
+    ax.set_xticks([])
+    ax.set_yticks([])
+    why = notes[0] if notes else ""
+    head = "skipped" if why.startswith("skipped") else "not determined"
+    _not_determined(ax, head, why.split(": ", 1)[1] if why.startswith("skipped: ") else why)
+    ax.set_title(title, fontsize=STYLE["fontsize"])
+    return ax
+
+
+def _bimodality_panel(bm, ax, size, control, title):
+    colors = _colors(len(bm.sizes))
+    vals = np.concatenate([v for v in bm.samples.values() if len(v)]) if bm.samples else np.array([])
+    bins = np.linspace(vals.min(), vals.max(), 31) if len(vals) and np.ptp(vals) > 0 else 10
+    for col, i in zip(colors, range(len(bm.sizes))):
+        N = bm.sizes[i]
+        v = bm.samples.get(N, np.array([]))
+        if not len(v):
+            continue
+        tag = ("two modes" if bm.bimodal[i] else "one mode") if bm.stationary[i] else f"left out ({bm.status[i]})"
+        ax.hist(v, bins=bins, histtype="step", density=True, color=col, lw=STYLE["linewidth"],
+                ls="-" if bm.stationary[i] else ":",
+                label=f"{_sym(size)} = {N:g} at {_sym(control)} = {bm.x_near[i]:.3g}: {tag}")
+    return _finish(ax, f"{_sym(bm.column)} (per replica)", "density", title=title)
+
+
+def _binder_panel(bd, ax, size, control, title):
+    colors = _colors(len(bd.sizes))
+    for col, N in zip(colors, bd.sizes):
+        x, U, dU = bd.curves[float(N)]
+        ax.errorbar(x, U, yerr=dU, color=col, marker=STYLE["marker"], ms=STYLE["markersize"],
+                    lw=STYLE["linewidth"] * 0.8, elinewidth=0.8, capsize=STYLE["capsize"],
+                    label=f"{_sym(size)} = {N:g}")
+    ax.axhline(0, color="0.6", lw=0.8, ls=":")
+    ax.axhline(2 / 3, color="0.8", lw=0.8, ls=":")
+    if bd.crossing is not None and np.isfinite(bd.crossing.x_inf):
+        ax.axvline(bd.crossing.x_inf, color="C3", lw=0.8, ls="--",
+                   label=f"crossing {bd.crossing.x_inf:.3g} ± {bd.crossing.errors['x_inf']:.2g}")
+    return _finish(ax, _sym(control), f"Binder $U$ of {_sym(bd.column)}", title=title)
+
+
+def order_plot(diag, ax=None, kind="summary"):
+    """The evidence behind an ``OrderDiagnosis``. ``kind="summary"``: four panels (hysteresis
+    window, lifetime growth, stationary distributions, Binder cumulant) on a new figure, or on the
+    4 Axes given; a test that was skipped or could not vote says so on its panel. One panel:
+    ``kind`` = "hysteresis" | "lifetimes" | "bimodality" | "binder"."""
+    kinds = ("hysteresis", "lifetimes", "bimodality", "binder")
+    if kind == "summary":
+        if ax is None:
+            fig, axes = new_axes(ncols=2, nrows=2, figsize=(5.4, 4.0))
+        else:
+            axes = np.asarray(ax)
+            if axes.size != 4:
+                raise ValueError(f"kind='summary' needs 4 Axes; got {axes.size}")
+            fig = axes.flat[0].figure
+        for a, k in zip(np.asarray(axes).flat, kinds):
+            order_plot(diag, ax=a, kind=k)
+        fig.suptitle(f"transition order: {diag.verdict}  (votes: " + ", ".join(
+            f"{k} {diag.votes.get(k) or 'none'}" for k in kinds) + ")", fontsize=STYLE["fontsize"],
+            color="C3" if diag.verdict == "undetermined" else "black")
+        return axes
+    if kind not in kinds:
+        raise ValueError(f"kind={kind!r} is not allowed; choose 'summary' or one of {kinds}")
+    ax = _ax(ax)
+    vote = diag.votes.get(kind)
+    title = f"{kind}: {vote or 'no vote'}"
+    notes = diag.notes.get(kind, ())
+    if kind == "hysteresis":
+        if diag.thresholds is None:
+            return _skipped_panel(ax, title, notes)
+        thresholds_plot(diag.thresholds, ax=ax, kind="window")
+        ax.set_title(title + f" (window {diag.thresholds.trend})", fontsize=STYLE["fontsize"])
+        return ax
+    if kind == "lifetimes":
+        lts = [lt for lt in diag.lifetimes.values() if len(lt.compared())]
+        if not lts:
+            return _skipped_panel(ax, title, notes)
+        for col, lt in zip(("C0", "C1"), lts):
+            _lifetime_points(lt, ax, col, f"{_sym(lt.event)} ({lt.start} start): {lt.growth}")
+        if vote is None:
+            why = [f"{lt.start}: {lt.growth}" for lt in lts]
+            _not_determined(ax, "no vote", "; ".join(why))
+        return _finish(ax, _sym(diag.size), r"$\ln\tau$ (steps)", title=title)
+    if kind == "bimodality":
+        if diag.bimodality is None:
+            return _skipped_panel(ax, title, notes)
+        _bimodality_panel(diag.bimodality, ax, diag.size, diag.control, title)
+        if vote is None:
+            _not_determined(ax, "no vote", notes[0] if notes else "")
+        return ax
+    if diag.binder is None:
+        return _skipped_panel(ax, title, notes)
+    _binder_panel(diag.binder, ax, diag.size, diag.control, title)
+    if vote is None:
+        _not_determined(ax, "no vote", notes[-1] if notes else "")
+    return ax

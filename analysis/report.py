@@ -50,11 +50,14 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
         one, e.g. ("batch_size/d",) to show m_c(N) with its growth law and (m/d)_c(N) with its
         limit side by side (``Report.critical_by_control``; not with ``vs``).
     vs: a parameter (e.g. "d"): critical points per value, then a power law xc(vs).
-    order_parameter: continuous per-replica column for ``transition_order`` (None to skip).
+    order_parameter: per-replica stationary snapshot tested for two modes by ``transition_order``
+        (None to skip); the order is assessed only when the table has ``time_at_teacher`` from
+        planted and random starts (``init``).
     Raises ValueError if a parameter other than control, size (and vs) varies inside a
     (control, size) cell: mixing, e.g., two learning rates would give a meaningless m_c.
     """
-    from .transition import critical_point, transition_order
+    from .order import transition_order
+    from .transition import critical_point
 
     table = path if isinstance(path, Table) else load(path)
     if where:
@@ -124,12 +127,17 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
 
     first_cp = rep.critical if vs is None else next(iter(rep.critical.values()), None)
     if order_parameter and order_parameter in table and vs is None:
-        try:
-            rep.order = transition_order(table, control=control, size=size, order_parameter=order_parameter,
-                                         x_near=_x_near(first_cp), seed=seed)
-            lines.append(rep.order.summary())
-        except ValueError as exc:
-            notes.append(f"transition order not assessed: {exc}")
+        starts = np.unique(np.asarray(table["init"]).astype(str)) if "init" in table else []
+        if "time_at_teacher" in table and "teacher" in starts and "random" in starts:
+            try:
+                rep.order = transition_order(table, control=control, size=size, distribution=order_parameter,
+                                             seed=seed)
+                lines.append(rep.order.summary())
+            except ValueError as exc:
+                notes.append(f"transition order not assessed: {exc}")
+        else:
+            notes.append("transition order not assessed: it needs stationary observables (time_at_teacher) "
+                         "from planted and random starts (init = 'teacher' and 'random')")
     if collapse and vs is None:
         rep.collapse = _collapse(agg, first_cp, control, size, observable, seed, notes)
         if rep.collapse is not None and hasattr(rep.collapse, "summary"):
@@ -168,12 +176,6 @@ def _check_confounders(table: Table, cell_keys):
         desc = "; ".join(f"{k} in {v[:6]}" for k, v in dotted.items())
         raise ValueError(f"parameters vary inside ({', '.join(cell_keys)}) cells: {desc}. Select one "
                          f"value with where={{...}} (e.g. --where) or analyse it as vs=...")
-
-
-def _x_near(cp):
-    if cp is None or not np.all(np.isfinite(cp.xc)):
-        return None                 # fall back on the variance peak
-    return cp
 
 
 def _collapse(agg, cp, control, size, observable, seed, notes):
@@ -222,10 +224,8 @@ def _figures(rep, table, control, size, observable, vs, out_dir):
         plots.critical_point_plot(cp, ax=axes[1])
         save("critical_point_" + "".join(ch if ch.isalnum() or ch in "_." else "_" for ch in c), fig)
     if rep.order is not None:
-        fig, axes = plots.new_axes(ncols=2)
-        plots.transition_order_plot(rep.order, ax=axes[0], kind="binder")
-        plots.transition_order_plot(rep.order, ax=axes[1], kind="histogram")
-        save("transition_order", fig)
+        axes = plots.order_plot(rep.order)
+        save("transition_order", axes.flat[0].figure)
     if rep.power is not None:
         fig, ax = plots.new_axes()
         plots.power_law_plot(rep.power, ax=ax)

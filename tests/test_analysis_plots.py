@@ -11,9 +11,11 @@ from analysis import plots
 from analysis.powerlaw import power_law
 from analysis.report import analyze
 from analysis.table import Table
-from analysis.transition import critical_point, transition_order
+from analysis.order import transition_order
+from analysis.transition import critical_point
 
-from test_analysis_transition import order_data, success_data
+from curie_weiss import table as curie_weiss_table
+from test_analysis_transition import success_data
 
 
 def _png_ok(path):
@@ -31,12 +33,13 @@ def test_all_plots_write_files(tmp_path):
     pl = power_law([8, 16, 32, 64], [1, 1.7, 3.1, 5.5], [0.1, 0.1, 0.2, 0.3])
     pl.plot(axes[1, 0])
     plots.phase_diagram(t, "batch_size", "N", "success", ax=axes[1, 1])
-    d = transition_order(order_data("first"), bootstrap=20)
-    d.plot(axes[1, 2], kind="histogram")
+    cw = curie_weiss_table([16, 32], [-0.05, 0.0, 0.05], T=0.7, replicas=8, steps=200, seed=1)
+    d = transition_order(cw, control="h", starts=("teacher", "minus"), bootstrap=20)
+    d.plot(axes[1, 2], kind="bimodality")
     path = plots.savefig(fig, tmp_path / "sub" / "all.png")
     assert _png_ok(path)
-    ax = plots.transition_order_plot(d)                  # no Axes given: a fresh figure
-    assert _png_ok(plots.savefig(ax, tmp_path / "binder.png"))
+    axes = plots.order_plot(d)                           # no Axes given: a fresh figure
+    assert _png_ok(plots.savefig(axes.flat[0], tmp_path / "order.png"))
     with pytest.raises(ValueError, match="kind="):
         cp.plot(kind="pie")
 
@@ -102,12 +105,14 @@ def _write_sweep(folder, seed=0, sizes=(32, 128), ms=(2, 4, 6, 8, 12, 16, 24, 32
 def test_analyze_directory_writes_report_and_figures(tmp_path):
     _write_sweep(tmp_path / "res")
     rep = analyze(tmp_path / "res", out_dir=tmp_path / "out", bootstrap=60, collapse=False)
-    assert "batch_size_c(inf)" in rep.text and "transition order:" in rep.text
-    assert rep.order is not None and rep.order.verdict in ("first-order-like", "continuous", "undetermined")
+    assert "batch_size_c(inf)" in rep.text
+    # final overlaps of one start only: the order is not assessed, and the report says why
+    assert rep.order is None and "transition order not assessed: it needs stationary" in rep.text
     assert os.path.exists(tmp_path / "out" / "report.txt")
     assert Table.from_csv(tmp_path / "out" / "aggregated.csv")["n"][0] == 40
-    for name in ("critical_point", "transition_order", "phase_diagram"):
+    for name in ("critical_point", "phase_diagram"):
         assert _png_ok(rep.figures[name])
+    assert "transition_order" not in rep.figures
     assert str(rep) == rep.text
 
 

@@ -1,10 +1,10 @@
 """analysis.transition: critical points on synthetic success data with known m_c(N), the error
-budget, bad input, and first- vs second-order diagnostics."""
+budget, bad input; and analysis.transition_order on Curie-Weiss data of known order."""
 import numpy as np
 import pytest
 
 from analysis.table import Table
-from analysis.transition import LimitForm, _choose_limit, critical_point, transition_order
+from analysis.transition import LimitForm, _choose_limit, critical_point
 
 SIZES = (32, 64, 128, 256, 512)
 MC_INF, A, NU = 8.0, 40.0, 1.0
@@ -27,29 +27,6 @@ def success_data(seed, sizes=SIZES, reps=64, w0=2.0, mc=true_mc, m_max=32, n_m=1
             m_col += [mm] * reps
             s_col += list(rng.random(reps) < p)
     return Table.from_arrays(N=N_col, batch_size=m_col, success=np.array(s_col))
-
-
-def order_data(kind, seed=0, sizes=(50, 100, 200, 400), reps=60, mc=10.0):
-    """Final overlaps. "first": coexisting failed (q ~ 0.1) and learned (q ~ 1) replicas, the
-    learned fraction a sharpening sigmoid. "continuous": one unimodal peak whose position rises
-    like a rounded sqrt(m - m_c)."""
-    rng = np.random.default_rng(seed)
-    m = np.unique(np.round(np.geomspace(5, 20, 15)).astype(int))
-    cols = {"N": [], "batch_size": [], "overlap": []}
-    for N in sizes:
-        for mm in m:
-            if kind == "first":
-                p = 1 / (1 + np.exp(-(np.log(mm) - np.log(mc)) / (1.5 * N ** -0.5)))
-                s = rng.random(reps) < p
-                q = np.where(s, 1 - np.abs(rng.normal(0, 0.02, reps)), np.abs(rng.normal(0.1, N ** -0.5, reps)))
-            else:
-                t = (mm - mc) / mc
-                qbar = np.sqrt((t + np.sqrt(t * t + 4 / N)) / 2)
-                q = np.clip(qbar + rng.normal(0, 0.15 * N ** -0.25, reps), 0, 1)
-            cols["N"] += [N] * reps
-            cols["batch_size"] += [mm] * reps
-            cols["overlap"] += list(q)
-    return Table.from_arrays(**cols)
 
 
 def test_critical_point_one_seed():
@@ -190,25 +167,20 @@ def test_bad_input():
         critical_point(success_data(0, sizes=(32, 64)), level=1.5)
 
 
-def test_transition_order_distinguishes_first_from_continuous():
-    first = transition_order(order_data("first"), bootstrap=100)
-    cont = transition_order(order_data("continuous"), bootstrap=100)
-    assert first.verdict == "first-order-like", first.summary()
-    assert cont.verdict == "continuous", cont.summary()
-    assert first.bimodal.all() and not cont.bimodal.any()
-    assert first.binder_min[-1] < -0.5 and np.all(cont.binder_min > 0)
-    assert abs(first.jump_exponent) < 0.1 and cont.jump_exponent < -0.1
-    assert "bimodal" in first.evidence[0]
-    with pytest.raises(ValueError, match="boolean"):
-        transition_order(success_data(0, sizes=(32, 64)), order_parameter="success")
+def test_transition_order_on_curie_weiss():
+    """The order diagnosis lives in analysis.order (tests/test_analysis_order.py); here: the
+    package-level name is the new one, and early-stopped data are not voted on."""
+    import analysis
+    from analysis.order import transition_order
+    from curie_weiss import table
 
-
-def test_transition_order_at_given_critical_points():
-    t = order_data("first")
-    d = transition_order(t, x_near={50: 10, 100: 10, 200: 10, 400: 10}, bootstrap=50)
-    assert np.all(d.x_near == 10)
-    with pytest.raises(ValueError, match="x_near has"):
-        transition_order(t, x_near=[10, 10])
+    assert analysis.transition_order is transition_order
+    t = table([16, 32], [-0.05, 0.0, 0.05], T=0.7, replicas=10, steps=200, seed=5)
+    cut = t.with_column("stop", np.full(len(t), "success")).with_column("stopped_at", np.full(len(t), 50))
+    d = transition_order(cut, control="h", starts=("teacher", "minus"), bootstrap=20)
+    assert d.votes["hysteresis"] is None and d.votes["bimodality"] is None
+    assert any("stopped before the end of their window" in n for n in d.notes["bimodality"])
+    assert d.verdict == "undetermined"
 
 
 @pytest.mark.slow

@@ -119,11 +119,12 @@ def size_study(name, tab, figdir):
             systematics=key == "x", seed=0), notes)
         if key == "x":
             res["cross_x"] = _try("crossings", lambda: an.crossings(L, x, y, dy, bootstrap=200, seed=0), notes)
-    # --- transition order from the final overlap -------------------------------------------------
-    near = ({float(N): float(v) for N, v in zip(cp.sizes, cp.xc)}
-            if cp is not None and np.all(np.isfinite(cp.xc)) else None)
-    res["order"] = _try("transition_order", lambda: an.transition_order(
-        tab, control="batch_size", size="N", order_parameter="overlap", x_near=near, seed=0), notes)
+    # --- transition order -------------------------------------------------------------------------
+    # TODO(lead, issue 10): an.transition_order now needs stationary observables from planted and
+    # random starts (init, time_at_teacher, first_exit, first_passage, no early stop); these
+    # first-passage sweeps have none, so the order is not assessed here until the study is rebuilt.
+    res["order"] = None
+    notes.append("transition order: not assessed (needs stationary observables from both starts, issue 10)")
     figures(name, tab, res, figdir)
     return res
 
@@ -306,7 +307,7 @@ def markdown(scale, size_results, dres, pres, timings=None) -> str:
     for name, r in size_results.items():
         o = r.get("order")
         if o is None:
-            L.append(f"| {r['title']} | failed | | | |")
+            L.append(f"| {r['title']} | not assessed (issue 10) | | | |")
             continue
         L.append(f"| {r['title']} | **{o.verdict}** | {', '.join('yes' if b else 'no' for b in o.bimodal)} | "
                  f"{', '.join(f'{v:.2g}' for v in o.ashman_d)} | "
