@@ -10,8 +10,12 @@ A replica's run is a sequence of named phases, each a small function:
     observe        after every move: divergence, the teacher check, probes of the window,
                    records, stop rules
     finish         the stationary observables, the record slots after an early stop, success
-There is one entry point per algorithm (train_sgd, train_greedy) so that a run compiles only the
-code its algorithm needs.
+There is one entry point per algorithm (train_sgd, train_greedy, train_greedy_bits) so that a
+run compiles only the code its algorithm needs. Compile time: every phase is called from one call
+site with variables (a literal argument, e.g. observe(..., 0, ...), would compile a second
+specialisation), and the replica index is cast to int64 (prange's index is int64 where numba types
+the loop and uint64 in the parallel function it outlines: two compilations of the whole replica
+loop otherwise).
 """
 import math
 
@@ -374,12 +378,10 @@ def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
     buf = sgd_buffers(cfg, W.shape[0], W.shape[1])
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
-    stop = observe(cfg, r, 0, 0.0, True, W, ctx, ctr, acc, out)
-    step = 0
-    while not stop and step < cfg.total_steps:
+    step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
+    while not observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out) and step < cfg.total_steps:
         step += 1
         berr, finite = sgd_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
-        stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
     finish(cfg, r, W, ctx, ctr, acc, out)
 
 
@@ -391,12 +393,10 @@ def run_greedy(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yus
     buf = greedy_buffers(cfg, W.shape[0], W.shape[1])
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
-    stop = observe(cfg, r, 0, 0.0, True, W, ctx, ctr, acc, out)
-    step = 0
-    while not stop and step < cfg.total_steps:
+    step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
+    while not observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out) and step < cfg.total_steps:
         step += 1
         berr, finite = greedy_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
-        stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
     finish(cfg, r, W, ctx, ctr, acc, out)
 
 
@@ -408,12 +408,10 @@ def run_greedy_bits(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser
     buf = bits_buffers(cfg, W.shape[0], W.shape[1], src)
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
-    stop = observe(cfg, r, 0, 0.0, True, W, ctx, ctr, acc, out)
-    step = 0
-    while not stop and step < cfg.total_steps:
+    step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
+    while not observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out) and step < cfg.total_steps:
         step += 1
         berr, finite = bits_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
-        stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
     finish(cfg, r, W, ctx, ctr, acc, out)
 
 
@@ -422,7 +420,7 @@ def run_greedy_bits(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser
 def train_sgd(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
               ytest_user, s_train, s_test, record_steps, out):
     for r in prange(W.shape[0]):
-        run_sgd(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser,
+        run_sgd(cfg, np.int64(r), W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser,
                 yuser, Xtest_user, ytest_user, s_train[r], s_test[r], record_steps, out)
 
 
@@ -430,7 +428,7 @@ def train_sgd(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, 
 def train_greedy(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
                  ytest_user, s_train, s_test, record_steps, out):
     for r in prange(W.shape[0]):
-        run_greedy(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser,
+        run_greedy(cfg, np.int64(r), W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser,
                    yuser, Xtest_user, ytest_user, s_train[r], s_test[r], record_steps, out)
 
 
@@ -438,7 +436,7 @@ def train_greedy(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuse
 def train_greedy_bits(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
                       Xtest_user, ytest_user, s_train, s_test, record_steps, out):
     for r in prange(W.shape[0]):
-        run_greedy_bits(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r],
+        run_greedy_bits(cfg, np.int64(r), W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r],
                         Xuser, yuser, Xtest_user, ytest_user, s_train[r], s_test[r],
                         record_steps, out)
 
