@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from .algorithms import SGD, Greedy, algorithm_from_dict
 from .data import Dataset, Online, data_from_dict
 from .models import Committee
-from .store import canonical_json
+from .h5layout import canonical_json
 
 SECTIONS = ("teacher", "student", "algorithm", "data", "run")
 TOP_LEVEL = SECTIONS + ("grid", "meta")
@@ -721,36 +721,98 @@ class TaskOutcome:
     extra: dict = field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------------------------
+# The one entry point that runs a sweep (used by `physsgd run`, `physsgd quickstart`, the studies)
+
 def run(config, out, *, shard=None, executor="local", workers=None, threads=None, scheduler=None,
         slurm=None, progress=None, quiet=False, merge=None):
-    """Run a sweep: the one library entry point behind ``physsgd run``, the quickstart and the
-    studies under runs/.
+    """Run a sweep into the task directory ``out``, computing only what is missing; returns a
+    ``physsgd.executors.RunReport``.
 
-    config: a TOML path or a loaded ``Sweep``; out: the task directory (resumes: finished tasks
-    are skipped); shard: "i/n" or (i, n), this run's round-robin slice; executor, workers,
-    threads, scheduler, slurm: as ``physsgd run``; progress: None (a bar on a terminal, one line
-    per task otherwise), False (silent) or a callable(task, outcome, report); merge: a file to
-    merge the directory into after a complete, unsharded run. Returns the executors' RunReport.
+    config: a TOML path, or a Sweep (``load_config`` / ``parse_config``).
+    shard: None, "i/n" or (i, n): only the i-th (0-based) of n round-robin slices of the tasks.
+    executor: "local" (processes; ``workers=1`` runs in this process), "inline", "dask" (needs
+        ``scheduler``: an address or a scheduler JSON file), "slurm" / "submitit-local" (``slurm``:
+        dict of submitit parameters, e.g. {"slurm_partition": "short", "timeout_min": 30}).
+    workers, threads: tasks in parallel and numba threads per task (default: from the cores).
+    progress: None: a progress bar on a terminal, one line per task otherwise, plus status lines
+        (all on stderr); False: print nothing; a callable ``progress(task, outcome, report)``
+        called after every task instead of the default display (status lines still printed).
+    quiet: print only failures, damaged files and errors.
+    merge: a file path: once every task of the sweep is finished, merge ``out`` into it
+        (``report.merged`` is then the ``taskdir.MergeReport``); ignored for a shard.
+
+    A task that fails does not raise: see ``report.failed`` / ``report.ok``. Raises ConfigError
+    (bad config, nothing run), ``executors.SweepIOError`` (a result cannot be written, e.g. a full
+    disk), ``executors.SweepError`` (lost scheduler, dying workers) and ``executors.Interrupted``
+    (SIGINT / SIGTERM; ``exit_code`` 130 / 143); finished task files are kept in every case, and
+    calling ``run`` again resumes.
     """
-    from . import executors, store
+    import os
+    import sys
+
+    from . import executors, taskdir
     sw = config if isinstance(config, Sweep) else load_config(config)
-    tasks = sw.tasks
+    tasks, label = sw.tasks, ""
     if shard is not None:
-        i, n = parse_shard(shard) if isinstance(shard, str) else shard
-        tasks = _round_robin(tasks, i, n)
-    bar = None
+        i, n = parse_shard(shard) if isinstance(shard, str) else tuple(shard)
+        tasks = _round_robin(sw.tasks, i, n)
+        label = f" (shard {i}/{n} of {len(sw.tasks)})"
+    silent = progress is False
+    say_all = not silent and not quiet
+
+    def say(msg):
+        if say_all:
+            print(msg, file=sys.stderr, flush=True)
+
+    display = None
     if progress is None:
-        done = set(store.task_files(out)) if os.path.isdir(out) else set()
-        bar = executors.Progress(len(tasks), already=sum(t.key in done for t in tasks), quiet=quiet)
-        progress = bar
-    elif progress is False:
-        progress = None
+        display = executors.Progress(len(tasks), quiet=quiet or silent)
+        callback = display
+    elif callable(progress):
+        callback = progress
+    else:
+        callback = None
+
+    def notice(message, kind="info", **info):
+        if silent:
+            return
+        if kind == "plan":
+            if display is not None:
+                display.n = display.already = info["skipped"]
+            message = f"physsgd run: {info['total']} tasks{label}, {message}"
+        if display is not None:
+            display.notice(message, kind=kind, **{k: v for k, v in info.items() if k == "line"})
+        elif kind == "damaged" or (not quiet and kind != "compile-tick"):
+            print(message, file=sys.stderr, flush=True)
+
     try:
         report = executors.run_tasks(tasks, out, executor=executor, workers=workers, threads=threads,
-                                     scheduler=scheduler, slurm=slurm, progress=progress)
+                                     scheduler=scheduler, slurm=slurm, progress=callback, notice=notice)
     finally:
-        if bar is not None:
-            bar.close()
-    if merge and shard is None and report.ok:
-        store.merge([out], merge)
+        if display is not None:
+            display.close()
+    if report.removed_temps:
+        say(f"removed {len(report.removed_temps)} temp file(s) left by killed runs")
+    say(report.summary())
+    if report.failed and not silent:
+        first = report.failed[0]
+        task = next((t for t in tasks if t.key == first.key), None)
+        print(f"physsgd: {len(report.failed)} task(s) failed, e.g. {first.key} "
+              f"({task.label() if task else ''}): {first.error}; their files were not written; "
+              "re-run the same command to resume (it retries them)", file=sys.stderr, flush=True)
+    if merge is not None:
+        if shard is not None:
+            say("merge skipped for a shard: merge once every shard is done "
+                f"(physsgd merge {report.out_dir} -o {merge})")
+        elif not report.complete:
+            missing = report.total - report.finished
+            say(f"not merged: {missing} task(s) are not finished (failed, or running in another "
+                f"run); merge once all are done (physsgd merge {report.out_dir} -o {merge})")
+        else:
+            report.merged = taskdir.merge([report.out_dir], os.fspath(merge))
+            for d in report.merged.damaged:
+                print(f"physsgd: damaged, not merged: {d}", file=sys.stderr, flush=True)
+            say(f"merged {report.merged.n_tasks} tasks into {merge}")
     return report
+

@@ -3,6 +3,7 @@
 All tasks use the same tiny model (tree committee N=12/20, d=4, binary, greedy) as the other test
 files, so numba's cache of the compiled kernel is shared.
 """
+import errno
 import os
 import random
 import signal
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 import physsgd
-from physsgd import executors, store
+from physsgd import executors, h5layout, store, sweep, taskdir
 from physsgd.executors import SweepIOError, run_tasks
 from physsgd.sweep import parse_config
 
@@ -150,23 +151,67 @@ def test_resume_skips_finished_and_failed_tasks_leave_no_file(tmp_path, fake):
 def test_write_error_stops_with_clear_message_and_keeps_finished_files(tmp_path, fake, monkeypatch):
     sw = parse_config(config_text())
     out = tmp_path / "out"
-    real, calls = store.write_result, []
+    real, calls = h5layout.write_result, []
 
     def flaky(*a, **k):
         calls.append(1)
         if len(calls) > 3:
-            raise OSError(28, "No space left on device")
+            raise OSError(5, "Input/output error")
         return real(*a, **k)
-    monkeypatch.setattr(store, "write_result", flaky)
-    with pytest.raises(SweepIOError, match="No space left on device.*3 finished task files.*re-run"):
+    monkeypatch.setattr(h5layout, "write_result", flaky)
+    with pytest.raises(SweepIOError, match="Input/output error.*3 finished task files.*fix the "
+                                           "problem and re-run the same command to resume"):
         run_tasks(sw.tasks, str(out), workers=1)
     files = store.task_files(out)
     assert len(files) == 3 and not temps(out)
     for p in files.values():
-        store.load(p)                                                 # intact
-    monkeypatch.setattr(store, "write_result", real)
+        assert taskdir.verify_task_file(p) == ("ok", "")              # intact
+    monkeypatch.setattr(h5layout, "write_result", real)
     rep = run_tasks(sw.tasks, str(out), workers=1)
     assert rep.skipped == 3 and len(store.task_files(out)) == 18
+
+
+def test_full_disk_stops_in_one_line_and_resume_finishes(tmp_path, fake, monkeypatch):
+    """ENOSPC from the write itself (injected into os.write: the disk fills up mid-sweep)."""
+    sw = parse_config(config_text())
+    out = tmp_path / "out"
+    real, calls = os.write, []
+
+    def write(fd, data):
+        if len(data) > 1000:                      # task file images, not claims
+            calls.append(1)
+            if len(calls) > 5:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+    monkeypatch.setattr(os, "write", write)
+    with pytest.raises(SweepIOError) as e:
+        run_tasks(sw.tasks, str(out), workers=1)
+    msg = str(e.value)
+    assert msg.startswith(f"no space left in {out}: task file ") and " needs " in msg
+    assert "5 finished task files" in msg and msg.endswith("free some space and re-run the same command to resume")
+    assert len(store.task_files(out)) == 5 and not temps(out) and not os.listdir(out / ".claims")
+    monkeypatch.setattr(os, "write", real)                        # space is back
+    rep = run_tasks(sw.tasks, str(out), workers=1)
+    assert rep.skipped == 5 and rep.complete is False and len(rep.failed) == 2   # the fake's failures
+    assert len(taskdir.scan(out).ok) == 18
+
+
+def test_damaged_files_are_moved_aside_and_recomputed(tmp_path, fake):
+    sw = parse_config(config_text())
+    out = tmp_path / "out"
+    run_tasks(sw.tasks, str(out), workers=1)
+    files = store.task_files(out)
+    zeroed, empty = files[sw.tasks[0].key], files[sw.tasks[1].key]
+    with h5py.File(zeroed, "r+") as f:                  # what the full disk bug of 0.1 produced
+        f["eps_g"][...] = 0.0
+    open(empty, "wb").close()
+    notices = []
+    rep = run_tasks(sw.tasks, str(out), workers=1, notice=lambda m, **k: notices.append(m))
+    assert sorted(d.path for d in rep.damaged) == sorted([zeroed, empty])
+    assert [o.key for o in rep.outcomes if o.status == "done"] == [sw.tasks[0].key, sw.tasks[1].key]
+    assert sum("damaged task file" in n and "recomputed" in n for n in notices) == 2
+    assert len(os.listdir(out / "damaged")) == 4                 # two files, two reasons
+    assert len(taskdir.scan(out).ok) == 18
 
 
 def test_unwritable_output_directory(tmp_path, fake):
