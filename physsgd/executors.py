@@ -641,17 +641,14 @@ class _Dask:
         self.out_dir, self.threads, self.scheduler = out_dir, threads, scheduler
         # the client logs every reconnection attempt with a traceback; losing the scheduler is
         # reported here in one line instead
-        import logging
-        self._log = logging.getLogger("distributed")
-        self._log_level = self._log.level
-        self._log.setLevel(logging.CRITICAL)
-        try:
+        self._quiet_logs()
+        try:       # connect timeout: dask's distributed.comm.timeouts.connect (default 30 s)
             if scheduler.endswith(".json") and os.path.exists(scheduler):
-                self.client = Client(scheduler_file=scheduler, timeout="30s")   # dask-jobqueue / dask-scheduler
+                self.client = Client(scheduler_file=scheduler)   # dask-jobqueue / dask-scheduler
             else:
-                self.client = Client(scheduler, timeout="30s")
+                self.client = Client(scheduler)
         except Exception as e:
-            self._log.setLevel(self._log_level)
+            self._restore_logs()
             raise SweepError(f"cannot connect to the dask scheduler {scheduler}: {_one_line(e)}") from None
         self.futures = {}
         self.since_lost = None
@@ -660,6 +657,18 @@ class _Dask:
         except BaseException:
             self.close()
             raise
+
+    def _quiet_logs(self):
+        import logging
+        names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+        self._levels = {n: logging.getLogger(n).level for n in names}
+        for n in names:
+            logging.getLogger(n).setLevel(logging.CRITICAL)
+
+    def _restore_logs(self):
+        import logging
+        for n, level in getattr(self, "_levels", {}).items():
+            logging.getLogger(n).setLevel(level)
 
     @property
     def capacity(self):
@@ -749,7 +758,7 @@ class _Dask:
             self.client.close(timeout=5)
         except Exception:
             pass
-        self._log.setLevel(self._log_level)
+        self._restore_logs()
 
 
 class _Submitit:

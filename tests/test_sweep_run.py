@@ -6,6 +6,7 @@ files, so numba's cache of the compiled kernel is shared.
 import errno
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -293,6 +294,14 @@ def _children(pid):
     return kids
 
 
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "?"
+
+
 def _alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -376,3 +385,224 @@ def test_warm_up_compiles_with_a_one_step_version_of_the_task(monkeypatch):
     assert calls and calls[0]["steps"] == 1 and calls[0]["replicas"] == 1 and calls[0]["threads"] == 1
     monkeypatch.setattr(physsgd, "train", fake_train)                # failures are left to the task
     executors._warm_up(sw.tasks[-4])                                  # N=20, m=4: fake_train raises
+
+
+# --------------------------------------------------------------------------------------------
+# Signals, dead workers, concurrent runs (subprocesses running the real CLI)
+
+# two quick tasks, then two that each take far longer than the test allows for stopping
+SIGNAL_CONFIG = MODEL.replace("steps = {steps}\n", "").replace(
+    "N = [12, 20]\nbatch_size = [1, 2, 3, 4, 5]\nseed = {seeds}", "N = [12]\nbatch_size = [1]\n"
+    "steps = [100, 20000000]\nseed = [0, 1]")
+
+
+def start(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "physsgd.cli", *map(str, args)], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def wait_for(cond, timeout=120, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def claims(d):
+    try:
+        return os.listdir(d / ".claims")
+    except FileNotFoundError:
+        return []
+
+
+@pytest.mark.parametrize("workers, sig, code", [(1, signal.SIGINT, 130), (2, signal.SIGTERM, 143)])
+def test_a_signal_stops_running_tasks_within_seconds_and_keeps_finished_ones(tmp_path, workers, sig, code):
+    cfg = write_config(tmp_path, SIGNAL_CONFIG)
+    out = tmp_path / "out"
+    proc = start("run", cfg, "--out", out, "--workers", workers)
+    try:
+        # workers=1: both quick tasks are done and a long one runs; workers=2: two tasks run
+        wait_for(lambda: out.exists() and (len(store.task_files(out)) >= 2 if workers == 1
+                                           else len(claims(out)) >= 2), what="tasks to start")
+        time.sleep(0.5)
+        kept = len(store.task_files(out))
+        t0 = time.time()
+        proc.send_signal(sig)                  # to the parent only, as a batch system does
+        _, err = proc.communicate(timeout=30)
+        stopped_in = time.time() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == code, err
+    assert stopped_in < 10, stopped_in          # a long task alone takes minutes
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"physsgd: interrupted by {sig.name}: stopped ") and \
+        f"{kept} finished task files in {out} are kept; re-run the same command to resume" in last
+    assert "Traceback" not in err
+    assert not temps(out) and not claims(out)   # partial files and claims removed
+    assert len(store.task_files(out)) == kept
+    for p in store.task_files(out).values():
+        assert taskdir.verify_task_file(p) == ("ok", "")
+
+
+def test_a_second_signal_exits_at_once(tmp_path):
+    cfg = write_config(tmp_path, SIGNAL_CONFIG)
+    out = tmp_path / "out"
+    proc = start("run", cfg, "--out", out, "--workers", 2)
+    try:
+        wait_for(lambda: len(claims(out)) >= 2, what="tasks to start")
+        t0 = time.time()
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and time.time() - t0 < 5
+    assert "second SIGINT: exiting now" in err and "Traceback" not in err and "leaked" not in err
+    # what it could not clean up, the next run does: claims of a dead process are stale
+    with taskdir.Claims(out) as c:
+        assert all(c.acquire(k)[0] for k in claims(out))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
+def test_a_dead_worker_fails_its_task_by_name_and_the_rest_goes_on(tmp_path):
+    text = MODEL.replace("N = [12, 20]\nbatch_size = [1, 2, 3, 4, 5]", "N = [12]\nbatch_size = [1, 2, 3]")
+    cfg = write_config(tmp_path, text.format(steps=150000, seeds="[0, 1]"))
+    out = tmp_path / "out"
+    proc = start("run", cfg, "--out", out, "--workers", 2)
+    try:
+        # once a task is finished both workers are busy (the pool may break before any task
+        # starts, too: then every task is simply run again)
+        wait_for(lambda: out.exists() and len(store.task_files(out)) >= 1, what="a finished task")
+        victim = None
+        while victim is None:                 # a worker that is computing (state R), not waiting
+            busy = [p for p in _children(proc.pid) if _state(p) == "R" and
+                    "spawn_main" in open(f"/proc/{p}/cmdline").read()]
+            victim = busy[0] if busy else time.sleep(0.02)
+        os.kill(victim, signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1, err
+    assert f"its worker process {victim} died (killed by SIGKILL" in err
+    assert "1 task(s) failed, e.g. " in err and "re-run the same command to resume" in err
+    assert "Traceback" not in err and "BrokenProcessPool" not in err
+    assert len(store.task_files(out)) == 5 and not temps(out) and not claims(out)
+
+
+def test_two_runs_on_one_directory_share_the_work(tmp_path):
+    cfg = write_config(tmp_path, config_text(steps=20000))
+    out = tmp_path / "out"
+    procs = [start("run", cfg, "--out", out, "--workers", 1) for _ in range(2)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    ran = [int(re.search(r"^(\d+) tasks run here", e, re.M).group(1)) for e in errs]
+    assert sum(ran) == 20 and min(ran) > 0, errs                   # every task computed once
+    assert all(re.search(r"finished by another run meanwhile|still running in another run", e) for e in errs)
+    assert len(taskdir.scan(out).ok) == 20 and not claims(out) and not temps(out)
+    with h5py.File(next(iter(store.task_files(out).values()))) as f:
+        assert f.attrs["pid"] > 0
+
+
+# --------------------------------------------------------------------------------------------
+# dask: paths resolved on the client, checked from the workers; a lost scheduler
+
+def test_dask_resolves_a_relative_out_on_the_client_and_checks_the_workers_see_it(tmp_path, fake, monkeypatch):
+    distributed = pytest.importorskip("dask.distributed")
+    sw = parse_config(config_text(seeds="[0]"))
+    monkeypatch.chdir(tmp_path)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        rep = run_tasks(sw.tasks[:3], "rel/out", executor="dask", scheduler=cluster.scheduler_address)
+        assert rep.out_dir == str(tmp_path / "rel" / "out")
+        assert sorted(store.task_files(tmp_path / "rel" / "out")) == sorted(t.key for t in sw.tasks[:3])
+        # a worker that does not see the directory (no shared file system): one clear error
+        monkeypatch.setattr(executors, "_probe", lambda path: False)
+        with pytest.raises(executors.SweepError, match=r"dask worker\(s\) .* cannot see "
+                           f"{re.escape(str(tmp_path / 'other'))}: the output directory must be on a "
+                           "file system shared"):
+            run_tasks(sw.tasks, "other", executor="dask", scheduler=cluster.scheduler_address)
+    assert not store.task_files(tmp_path / "other")
+
+
+def test_dask_unreachable_scheduler_is_one_line(tmp_path, fake):
+    pytest.importorskip("dask.distributed")
+    import dask
+    sw = parse_config(config_text(seeds="[0]"))
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(executors.SweepError, match="cannot connect to the dask scheduler tcp://127.0.0.1:9"):
+        run_tasks(sw.tasks, str(tmp_path), executor="dask", scheduler="tcp://127.0.0.1:9")
+
+
+def test_dask_lost_scheduler_is_one_line_and_says_re_run(tmp_path):
+    pytest.importorskip("dask.distributed")
+    sched_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(sched_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
+    try:
+        wait_for(sched_file.exists, 60, "the scheduler")
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker",
+                                       "--scheduler-file", str(sched_file), "--nthreads", "1",
+                                       "--no-dashboard"], cwd="/", env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        cfg = write_config(tmp_path, SIGNAL_CONFIG)
+        out = tmp_path / "out"
+        run = start("run", cfg, "--out", out, "--executor", "dask", "--scheduler", sched_file)
+        procs.append(run)
+        wait_for(lambda: out.exists() and len(store.task_files(out)) >= 2, 120, "the quick tasks")
+        procs[0].kill()                                              # the scheduler dies
+        _, err = run.communicate(timeout=120)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert run.returncode == 1, err
+    assert err.strip().splitlines()[-1].startswith("physsgd: error: lost the dask scheduler ")
+    assert "finished task files are kept; re-run the same command to resume" in err
+    assert "Traceback" not in err and "ERROR" not in err
+    assert len(store.task_files(out)) >= 2 and not temps(out) and not claims(out)
+
+
+# --------------------------------------------------------------------------------------------
+# A real full disk (a tiny tmpfs; needs root, as in this project's CI container)
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_real_full_disk_one_line_no_partial_file_no_crash_then_resume(tmp_path, tiny_disk, workers):
+    cfg = write_config(tmp_path, config_text())
+    out = tiny_disk / "out"
+    filler = tiny_disk / "filler"
+    filler.write_bytes(b"\0" * (2 * 1024 ** 2 - 8 * 19_000))    # room for about 7 task files
+    r = cli("run", cfg, "--out", out, "--workers", workers)
+    assert r.returncode == 1, r.stderr                        # not a segfault (-11), not 0
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("physsgd: error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"physsgd: error: no space left in {out}: task file ")
+    assert "needs" in errors[0] and "free" in errors[0] and "re-run the same command to resume" in errors[0]
+    for bad in ("Traceback", "HDF5-DIAG", "Exception ignored", "Segmentation"):
+        assert bad not in r.stderr
+    done = store.task_files(out)
+    assert 0 < len(done) < 20 and not temps(out)
+    assert all(taskdir.verify_task_file(p) == ("ok", "") for p in done.values())
+    filler.unlink()                                           # space is back
+    r = cli("run", cfg, "--out", out, "--workers", workers, "--merge", tiny_disk / "r.h5")
+    assert r.returncode == 0, r.stderr
+    assert len(taskdir.scan(out).ok) == 20 and store.merge([str(out)], str(tiny_disk / "r2.h5")).ok
