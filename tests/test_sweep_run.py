@@ -606,3 +606,74 @@ def test_real_full_disk_one_line_no_partial_file_no_crash_then_resume(tmp_path, 
     r = cli("run", cfg, "--out", out, "--workers", workers, "--merge", tiny_disk / "r.h5")
     assert r.returncode == 0, r.stderr
     assert len(taskdir.scan(out).ok) == 20 and store.merge([str(out)], str(tiny_disk / "r2.h5")).ok
+
+
+# --------------------------------------------------------------------------------------------
+# physsgd.sweep.run: the library entry point
+
+def ok_train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=32, seed=0,
+             init_scale=1.0, record=50, stop=None, success_eps=None, threads=None):
+    from test_store import fake_result
+    return fake_result(seed=seed + 10 * algo.batch_size + teacher.N, replicas=replicas,
+                       K=student.K, M=teacher.K)
+
+
+def test_sweep_run_runs_resumes_merges_and_reports(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(physsgd, "train", ok_train)
+    cfg = write_config(tmp_path, config_text(seeds="[0]"))
+    seen = []
+    rep = sweep.run(cfg, tmp_path / "out", workers=1, progress=lambda t, o, r: seen.append((t.key, o.status)),
+                    merge=tmp_path / "r.h5")
+    assert rep.ok and rep.complete and rep.total == 10 and [s for _, s in seen] == ["done"] * 10
+    assert rep.merged.n_tasks == 10 and rep.merged.ok and (tmp_path / "r.h5").exists()
+    err = capsys.readouterr().err
+    assert "physsgd run: 10 tasks, 0 already done, 10 to run (1 worker x " in err
+    assert "10 tasks run here" in err and f"merged 10 tasks into {tmp_path / 'r.h5'}" in err
+    # a loaded Sweep, a shard as text or as a pair, silence
+    sw = sweep.load_config(cfg)
+    a = sweep.run(sw, tmp_path / "a", shard="1/3", workers=1, progress=False)
+    b = sweep.run(sw, tmp_path / "b", shard=(1, 3), workers=1, progress=False)
+    assert a.total == b.total == 3 and sorted(store.task_files(tmp_path / "a")) == sorted(store.task_files(tmp_path / "b"))
+    assert capsys.readouterr().err == ""
+    again = sweep.run(cfg, tmp_path / "out", workers=1, quiet=True)     # resume: nothing to do
+    assert again.skipped == 10 and not again.outcomes and capsys.readouterr().err == ""
+    assert again.summary() == "nothing to do: all 10 tasks were already done"
+
+
+def test_sweep_run_merges_only_a_complete_sweep(tmp_path, fake, capsys):
+    cfg = write_config(tmp_path, config_text(seeds="[0]"))
+    rep = sweep.run(cfg, tmp_path / "out", workers=1, merge=tmp_path / "r.h5")
+    assert not rep.ok and len(rep.failed) == 1 and rep.merged is None and not (tmp_path / "r.h5").exists()
+    err = capsys.readouterr().err
+    assert "1 task(s) failed, e.g. " in err and "(N=20, batch_size=4, seed=0): ValueError: fake training failure" in err
+    assert "not merged: 1 task(s) are not finished" in err
+
+
+def test_cold_cache_compiles_once_up_front_announced_and_outside_the_eta(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(physsgd, "train", ok_train)
+    monkeypatch.setattr(executors, "kernels_cached", lambda: False)
+    warmed = []
+    monkeypatch.setattr(executors, "_warm_up", lambda t: warmed.append(t.key) or time.sleep(1.5))
+    cfg = write_config(tmp_path, config_text(seeds="[0]"))
+    sweep.run(cfg, tmp_path / "out", workers=1)
+    err = capsys.readouterr().err
+    assert len(warmed) == 1                                   # one task family: one warm-up
+    assert "compiling the numba kernels (first run only" in err and "set NUMBA_CACHE_DIR" in err
+    assert re.search(r"kernels compiled in 0:00:0[12]", err)
+    first_eta = re.search(r"\[1/10\] .* ETA (\d+):(\d+):(\d+)", err).groups()
+    assert first_eta == ("0", "00", "00"), err                # 1.5 s of compiling is not in it
+    monkeypatch.setattr(executors, "kernels_cached", lambda: True)
+    sweep.run(cfg, tmp_path / "out2", workers=1)
+    assert "compiling" not in capsys.readouterr().err and len(warmed) == 1
+
+
+def test_kernels_cached_reads_numbas_index():
+    ps_train_once = physsgd.train(physsgd.Committee(N=12, activation="sign", output="sign", topology="tree",
+                                                    d=4, weights="binary"),
+                                  physsgd.Committee(N=12, activation="sign", output="sign", topology="tree",
+                                                    d=4, weights="binary"),
+                                  physsgd.Greedy(batch_size=2), physsgd.Online(inputs="binary"),
+                                  steps=2, replicas=1, record=2)
+    assert ps_train_once.replicas == 1
+    assert executors.kernels_cached() is True                # compiled (or loaded) just now
+    assert os.path.isdir(executors.kernel_cache_dir())
