@@ -20,6 +20,7 @@ import difflib
 import os
 import re
 import sys
+import textwrap
 import time
 import warnings
 
@@ -44,6 +45,12 @@ environment:
   NUMBA_NUM_THREADS  upper limit of --threads (default: the number of cores)
 
 docs: README.md (Sweeps and clusters, HDF5 layout) and runs/README.md
+"""
+
+SHORT_EPILOG = """\
+exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 nothing to work on,
+130 / 143 interrupted by SIGINT / SIGTERM (finished tasks kept); see physsgd --help
+(also for NUMBA_CACHE_DIR, where the compiled kernels are cached)
 """
 
 
@@ -124,9 +131,10 @@ def _parser():
     from ._version import __version__
     p = argparse.ArgumentParser(
         prog="physsgd", formatter_class=_Formatter, epilog=EPILOG,
-        description="Teacher-student SGD simulations: sweeps into HDF5, resumable on a laptop or a "
-                    "cluster, and their finite-size-scaling analysis. Start with `physsgd "
-                    "quickstart`; `physsgd COMMAND --help` describes each command.")
+        description=textwrap.fill(
+            "Teacher-student SGD simulations: sweeps into HDF5, resumable on a laptop or a "
+            "cluster, and their finite-size-scaling analysis. Start with `physsgd quickstart`; "
+            "`physsgd COMMAND --help` describes each command.", 79))
     p.add_argument("--version", action="version", version=f"physsgd {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
@@ -142,14 +150,16 @@ def _parser():
                            help="print only failures and errors (no progress)")
 
     def add(name, help, description, parents):
-        return sub.add_parser(name, parents=parents, help=help, description=description,
-                              formatter_class=_Formatter, epilog=EPILOG)
+        return sub.add_parser(name, parents=parents, help=help, formatter_class=_Formatter,
+                              description=textwrap.fill(description, 79), epilog=SHORT_EPILOG)
 
     q = add("quickstart", "run the built-in greedy mini-batch sweep, merge, analyse and plot it",
             "Run the small sweep shipped with physsgd (runs/quickstart.toml: a binary tree "
             "committee trained by greedy single-flip moves on mini-batches of m samples, 4 sizes "
-            "x 11 batch sizes x 32 replicas), merge it into OUT/results.h5, and write the "
-            "critical-point report (OUT/report.txt) and figures (OUT/*.png). Re-running resumes.",
+            "x 11 batch sizes x 32 replicas), merge it into DIR/results.h5, and write the "
+            "critical-point report (DIR/report.txt) and figures (DIR/*.png). The first run "
+            "compiles the numba kernels (1-3 minutes, announced; cached for later runs, see "
+            "NUMBA_CACHE_DIR in physsgd --help). Re-running resumes.",
             [common, execution])
     q.add_argument("--out", "-o", default="physsgd-quickstart", metavar="DIR",
                    help="output directory (task files go to DIR/tasks)")
@@ -303,7 +313,7 @@ def cmd_merge(args) -> int:
     from .taskdir import merge
     for src in args.sources:
         if not os.path.exists(src):
-            raise UsageError(f"{src}: no such directory or file")
+            raise UsageError(f"{src}: no such file or directory")
     if os.path.isdir(args.out):
         raise UsageError(f"-o {args.out} is a directory; give the merged file's path, e.g. {args.out.rstrip('/')}.h5")
     rep = merge(args.sources, args.out)
@@ -322,7 +332,7 @@ def cmd_merge(args) -> int:
 def cmd_status(args) -> int:
     from . import h5layout, taskdir
     if not os.path.exists(args.dir):
-        raise UsageError(f"{args.dir}: no such directory")
+        raise UsageError(f"{args.dir}: no such file or directory")
     if not os.path.isdir(args.dir):
         raise UsageError(f"{args.dir}: not a directory (status reads a directory of task files)")
     found = taskdir.scan(args.dir, quarantine=True)
@@ -437,7 +447,7 @@ def _column_error(e, args):
     name, columns = m.group(1), [c.strip() for c in m.group(2).split(",")]
     flag = next((f for f, v in (("--control", args.control), ("--size", args.size),
                                 ("--observable", args.observable)) if name == v or name in str(v)), None)
-    close = difflib.get_close_matches(name, columns, n=4, cutoff=0.5)
+    close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     where = f"{flag} {name}" if flag else repr(name)
     return UsageError(f"{where}: no such column in {args.results}{hint} ({len(columns)} columns; "
