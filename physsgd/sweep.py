@@ -159,15 +159,36 @@ class _Unresolved(Exception):
     """An expression needs a name whose value is itself still being derived."""
 
 
+MAX_EXPR_CHARS, MAX_EXPR_NODES = 500, 200
+MAX_MAGNITUDE = 2 ** 63        # every literal and intermediate value must be smaller
+
+
 def evaluate(expr: str, names: dict, pending=()):
     """Evaluate an arithmetic expression over ``names`` (dotted names like ``teacher.N`` allowed).
 
     Not ``eval``: only numeric literals, names, arithmetic operators and the functions in _FUNCS.
+    Bounded: at most MAX_EXPR_CHARS characters and MAX_EXPR_NODES syntax nodes, and every literal
+    and intermediate value below 2**63 in magnitude (finite for floats), so no expression can run
+    for long or fill the memory (``9**9**9**9`` is refused before it is computed).
     """
+    if len(expr) > MAX_EXPR_CHARS:
+        raise ValueError(f"expression of {len(expr)} characters is too long (allowed: at most "
+                         f"{MAX_EXPR_CHARS})")
     try:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError:
         raise ValueError(f"cannot parse expression {expr!r}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"expression {expr[:40]!r}... is nested too deeply") from None
+    n_nodes = sum(1 for _ in ast.walk(tree))
+    if n_nodes > MAX_EXPR_NODES:
+        raise ValueError(f"expression {expr[:40]!r}... has {n_nodes} terms; allowed: at most {MAX_EXPR_NODES}")
+
+    def bounded(v):
+        if isinstance(v, float) and not math.isfinite(v) or isinstance(v, (int, float)) and abs(v) >= MAX_MAGNITUDE:
+            raise ValueError(f"value out of range in {expr!r}: {_short_num(v)} (allowed: finite, "
+                             "|value| < 2**63)")
+        return v
 
     def name_of(node):
         if isinstance(node, ast.Name):
@@ -182,7 +203,7 @@ def evaluate(expr: str, names: dict, pending=()):
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
                 and not isinstance(node.value, bool):
-            return node.value
+            return bounded(node.value)
         if isinstance(node, (ast.Name, ast.Attribute)):
             name = name_of(node)
             if name is None:
@@ -199,19 +220,30 @@ def evaluate(expr: str, names: dict, pending=()):
             return value
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             a, b = ev(node.left), ev(node.right)
-            if isinstance(node.op, ast.Pow) and abs(b) > 64:
-                raise ValueError(f"exponent {b} too large in {expr!r}")
+            if isinstance(node.op, ast.Pow):
+                if abs(b) > 64:
+                    raise ValueError(f"exponent {_short_num(b)} too large in {expr!r} (allowed: |exponent| <= 64)")
+                if abs(a) > 1 and b > 0 and b * math.log2(abs(a)) >= 63:
+                    raise ValueError(f"value out of range in {expr!r}: {_short_num(a)}**{_short_num(b)} "
+                                     "(allowed: finite, |value| < 2**63)")
             try:
-                return _BINOPS[type(node.op)](a, b)
+                out = _BINOPS[type(node.op)](a, b)
             except ZeroDivisionError:
                 raise ValueError(f"division by zero in {expr!r}") from None
+            except OverflowError:
+                raise ValueError(f"value out of range in {expr!r} (allowed: finite, |value| < 2**63)") from None
+            if isinstance(out, complex):
+                raise ValueError(f"{expr!r} gives a complex number (a negative number to a fractional power)")
+            return bounded(out)
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNOPS:
             return _UNOPS[type(node.op)](ev(node.operand))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS \
                 and not node.keywords:
             try:
-                return _FUNCS[node.func.id](*[ev(a) for a in node.args])
+                return bounded(_FUNCS[node.func.id](*[ev(a) for a in node.args]))
             except (TypeError, ValueError, OverflowError) as e:
+                if str(e).startswith("value out of range"):
+                    raise
                 raise ValueError(f"{node.func.id}(...) failed in {expr!r}: {e}") from None
         raise ValueError(f"unsupported syntax in {expr!r}; allowed: numbers, parameter names, "
                          f"+ - * / // % **, {', '.join(_FUNCS)}")
@@ -219,11 +251,18 @@ def evaluate(expr: str, names: dict, pending=()):
     return ev(tree)
 
 
+def _short_num(v) -> str:
+    from ._validate import show
+    return show(v) if isinstance(v, int) else f"{v:.6g}"
+
+
 def _names_in(expr: str) -> set:
     """Names an expression refers to (dotted names joined), for telling variables from typos."""
+    if len(expr) > MAX_EXPR_CHARS:
+        return set()
     try:
         tree = ast.parse(expr.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         return set()
     out = set()
     for node in ast.walk(tree):
@@ -595,6 +634,8 @@ def _spec_error(ctx, section, err, origin, spec, at):
     value = spec.get(name) if name else None
     if isinstance(value, str) and re.search(r"[*/+()-]", value):
         msg += " (derived values, i.e. expressions, belong in [grid])"
+    elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value):
+        msg += f" (a number in quotes is a string in TOML: write {name} = {value.strip()})"
     if not src.startswith("grid"):
         msg += at
     return ctx.error(src, msg)
@@ -659,8 +700,14 @@ def _check_run(run: dict, origin, ctx, at, params) -> dict:
             check(*build_specs({**params, "run": out})[:4], **out)
         except ValueError as e:
             m = re.match(r"^(\w+)=", str(e))
-            raise fail(m.group(1) if m and m.group(1) in RUN_FIELDS else "stop"
-                       if "stop" in str(e) else "run", str(e)) from None
+            name = m.group(1) if m else None
+            if name in RUN_FIELDS:
+                raise fail(name, str(e)) from None
+            for section in ("algorithm", "data", "student", "teacher"):
+                if name and f"{section}.{name}" in origin:      # e.g. batch_size, label_noise
+                    src = origin[f"{section}.{name}"]
+                    raise ctx.error(src, str(e) + ("" if src.startswith("grid") else at)) from None
+            raise fail("stop" if "stop" in str(e) else "run", str(e)) from None
     return out
 
 
