@@ -344,10 +344,10 @@ def load(path) -> Table:
     bad = [s for s in skipped if "damaged" in s or "not a readable" in s]
     if bad:
         warnings.warn(f"skipped {len(bad)} damaged result(s): {'; '.join(bad[:5])}"
-                      + (" ..." if len(bad) > 5 else ""), stacklevel=2)
+                      + (" ..." if len(bad) > 5 else ""), stacklevel=3)
     if legacy:
         warnings.warn(f"{len(legacy)} result(s) have no checksum (written by an earlier physsgd) "
-                      f"and cannot be verified, e.g. {legacy[0]}", stacklevel=2)
+                      f"and cannot be verified, e.g. {legacy[0]}", stacklevel=3)
     aliases = _short_names(records, param_names)
     for rec in records:
         for short, dotted in aliases.items():

@@ -16,7 +16,8 @@ One result (one task) is a group: the root of a task file, or ``/tasks/<key>`` o
 ``checksum(group)``: sha256 over the group's datasets in sorted name order, each contributing
 ``name NUL dtype NUL shape NUL`` (dtype as numpy's little-endian ``dtype.str``, e.g. ``<f8``,
 ``|b1``; shape as comma-separated integers) followed by its C-order little-endian bytes, then
-``params_json NUL`` and the UTF-8 bytes of the ``params_json`` attribute. A group without
+``params_json NUL`` and the UTF-8 bytes of the ``params_json`` attribute (empty if absent, as on
+the root of a merged file, whose only dataset is ``/index``). A group without
 ``complete`` was written before physsgd checked its files ("legacy"): readable, not verifiable.
 
 This module imports nothing else from physsgd but ``_fileio`` (``TrainResult`` writes itself

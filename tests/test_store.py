@@ -448,3 +448,91 @@ def test_no_import_circle_between_result_and_storage():
     assert _relative_imports(_fileio) == set()
     assert _relative_imports(physsgd.result) == {"h5layout"}
     assert "result" not in _relative_imports(taskdir)
+
+
+# --------------------------------------------------------------------------------------------
+# analysis.load verifies too, with its own (h5py-only) implementation of the recipe
+
+def test_analysis_verification_matches_physsgds(tmp_path):
+    from analysis import _verify
+    d = tmp_path / "d"
+    d.mkdir()
+    _, p = write_sweep_task(d, fake_result(seed=4, replicas=5, K=3, M=1))
+    with h5py.File(p, "r") as f:
+        assert _verify.checksum(f) == h5layout.checksum(f) == f.attrs["sha256"]
+        assert _verify.verify_group(f) == ("ok", "")
+
+
+def test_analysis_load_skips_damaged_results_by_name_and_warns_on_legacy(tmp_path):
+    import analysis as an
+    d = tmp_path / "d"
+    d.mkdir()
+    k0, p0 = write_sweep_task(d, fake_result(seed=0))
+    k1, p1 = write_sweep_task(d, fake_result(seed=1))
+    with h5py.File(p1, "r+") as f:
+        f["success"][0] = not f["success"][0]
+    (d / f"{KEYS[0]}.h5").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match=f"skipped 2 damaged result.*{re.escape(p1)}:.* \\(damaged: checksum mismatch"):
+        tab = an.load(d)
+    assert set(tab["task"]) == {k0} and len(tab) == 3
+    assert any("not a readable HDF5 file" in s for s in tab.meta["skipped"])
+    write_legacy(d / f"{KEYS[1]}.h5", fake_result(seed=2))
+    os.remove(p1)
+    with pytest.warns(UserWarning, match="have no checksum"):
+        tab = an.load(d)
+    assert set(tab["task"]) == {k0, KEYS[1]}
+    with pytest.raises(ValueError, match="no readable task groups.*garbage|no readable task groups.*not a readable"):
+        an.load(d / f"{KEYS[0]}.h5")
+
+
+def test_readme_hdf5_example_runs_with_h5py_pandas_and_xarray(tmp_path, monkeypatch):
+    """The code block of README.md's "HDF5 layout" section, on a small merged file."""
+    from pathlib import Path
+    d = tmp_path / "tasks"
+    d.mkdir()
+    for i, (N, m) in enumerate([(15, 24), (15, 32), (21, 24), (21, 32)]):
+        res = fake_result(seed=i)
+        res.params = {"teacher": {"N": N}, "algorithm": {"batch_size": m}, "run": {"seed": 0}}
+        write_sweep_task(d, res)
+    (tmp_path / "quickstart").mkdir()
+    store.merge([str(d)], str(tmp_path / "quickstart" / "results.h5"))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## HDF5 layout"):]
+    code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
+    pytest.importorskip("pandas")
+    if "xarray" in code:
+        pytest.importorskip("xarray")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert list(namespace["idx"]["key"]) == sorted(namespace["idx"]["key"])
+    assert namespace["p"].loc[(15, 24)] == pytest.approx(namespace["df"]["success_rate"].iloc[
+        list(namespace["df"]["key"]).index(namespace["rows"]["key"][0].decode())])
+    assert namespace["da"].dims == ("teacher.N", "algorithm.batch_size") and namespace["da"].shape == (2, 2)
+
+
+def test_the_verification_recipe_of_runs_readme_works_as_printed(tmp_path):
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "runs" / "README.md").read_text()
+    block = text[text.index("**Checksum.**"):]
+    code = block[block.index("```python") + 9:block.index("```", block.index("```python") + 9)]
+    code = code[:code.index("with h5py.File(")]                 # the function, not the example call
+    namespace = {}
+    exec(compile(code, "runs/README.md", "exec"), namespace)
+    verify = namespace["verify"]
+    d = tmp_path / "d"
+    d.mkdir()
+    k0, p0 = write_sweep_task(d, fake_result(seed=0))
+    write_sweep_task(d, fake_result(seed=1))
+    store.merge([str(d)], str(tmp_path / "m.h5"))
+    with h5py.File(p0, "r") as f:
+        assert verify(f) == "ok"
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert verify(f) == "ok" and all(verify(g) == "ok" for g in f["tasks"].values())
+    with h5py.File(p0, "r+") as f:
+        f["eps_g"][0, 0] += 1
+    with h5py.File(p0, "r") as f:
+        assert verify(f) == "damaged"
+    write_legacy(tmp_path / "old.h5", fake_result())
+    with h5py.File(tmp_path / "old.h5", "r") as f:
+        assert verify(f) == "legacy"
