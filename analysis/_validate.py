@@ -96,8 +96,8 @@ def strings():
     """A column name or a list of column names."""
     def check(name, value):
         items = [value] if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)) or not items or not all(isinstance(v, str) for v in items):
-            raise ValueError(f"{name}={_show(value)} must be a column name or a non-empty list of column names")
+        if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+            raise ValueError(f"{name}={_show(value)} must be a column name or a list of column names")
     return check
 
 
@@ -203,7 +203,7 @@ RULES = {
                   "x_min": real(optional=True), "x_max": real(optional=True)},
     "transition_order": {"table": table(), "control": string(), "size": string(),
                          "order_parameter": string(), "x_near": x_near(),
-                         "log_control": boolean(optional=True), "min_replicas": integer(2, INT64_MAX),
+                         "log_control": boolean(optional=True), "min_replicas": integer(1, INT64_MAX),
                          "bootstrap": integer(2, MAX_BOOTSTRAP), "seed": SEED},
 }
 

@@ -2,8 +2,10 @@
 
 A group written by physsgd >= 0.2 carries ``sha256`` (a checksum of its datasets and of its
 ``params_json`` attribute) and ``complete`` (written last). ``verify_group`` recomputes the
-checksum: "ok", "damaged" (with the reason) or "legacy" (no marker: written by an earlier physsgd,
-readable but not verifiable). Kept independent of physsgd: analysis serves anyone's files.
+checksum: "ok", "damaged" (with the reason) or "legacy" (no marker: written by physsgd 0.1 or by
+another program; readable, not verifiable). Kept independent of physsgd: analysis serves anyone's
+files, and only files that say they come from physsgd (``physsgd_version``) are expected to carry
+a checksum.
 """
 from __future__ import annotations
 

@@ -320,7 +320,7 @@ def load(path) -> Table:
                 if state == "damaged":
                     skipped.append(f"{fname}:{key} (damaged: {why})")
                     continue
-                if state == "legacy":
+                if state == "legacy" and "physsgd_version" in group.attrs:   # foreign data has no checksum
                     legacy.append(f"{fname}:{key}")
                 ident = group.attrs.get("params_json", None)
                 ident = _str(ident) if ident is not None else f"{fname}:{key}"
@@ -346,8 +346,8 @@ def load(path) -> Table:
         warnings.warn(f"skipped {len(bad)} damaged result(s): {'; '.join(bad[:5])}"
                       + (" ..." if len(bad) > 5 else ""), stacklevel=3)
     if legacy:
-        warnings.warn(f"{len(legacy)} result(s) have no checksum (written by an earlier physsgd) "
-                      f"and cannot be verified, e.g. {legacy[0]}", stacklevel=3)
+        warnings.warn(f"{len(legacy)} result(s) written by an earlier physsgd have no checksum and "
+                      f"cannot be verified, e.g. {legacy[0]}", stacklevel=3)
     aliases = _short_names(records, param_names)
     for rec in records:
         for short, dotted in aliases.items():

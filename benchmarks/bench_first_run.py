@@ -52,7 +52,8 @@ def main(argv=None):
     ap.add_argument("--config", default=None,
                     help="time `physsgd run CONFIG` instead of the quickstart (e.g. a smaller sweep)")
     ap.add_argument("--keep", default=None, metavar="DIR",
-                    help="work in DIR and keep it (default: a temporary directory, removed)")
+                    help="work in DIR and keep it, with the two runs' output in cold.log / warm.log "
+                         "(default: a temporary directory, removed)")
     a = ap.parse_args(argv)
     work = a.keep or tempfile.mkdtemp(prefix="physsgd-first-run-")
     os.makedirs(work, exist_ok=True)
@@ -62,9 +63,13 @@ def main(argv=None):
     try:
         what = f"physsgd run {a.config}" if a.config else "physsgd quickstart"
         print(f"{what}, workers={a.workers or 'auto'}, cores={os.cpu_count()}, empty NUMBA_CACHE_DIR={cache}")
-        cold, compiled, _ = run_quickstart(os.path.join(work, "cold"), cache, a.workers, a.config)
+        cold, compiled, log = run_quickstart(os.path.join(work, "cold"), cache, a.workers, a.config)
+        with open(os.path.join(work, "cold.log"), "w") as f:      # what the user saw
+            f.write(log)
         print(f"  cold cache: {cold:7.1f} s   (of which compiling, as reported: {compiled:.0f} s)")
-        warm, compiled_warm, _ = run_quickstart(os.path.join(work, "warm"), cache, a.workers, a.config)
+        warm, compiled_warm, log = run_quickstart(os.path.join(work, "warm"), cache, a.workers, a.config)
+        with open(os.path.join(work, "warm.log"), "w") as f:
+            f.write(log)
         print(f"  warm cache: {warm:7.1f} s   (compiling: {compiled_warm:.0f} s)")
         print(f"  cold / warm = {cold / warm:.2f}   (target <= 2)")
     finally:

@@ -33,6 +33,13 @@ def human_bytes(n) -> str:
     return f"{n:.1f} TB"
 
 
+def as_disk_full(e, directory, needed, what):
+    """``e`` as a DiskFullError if it is a full disk or quota (errno ENOSPC / EDQUOT), else None."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(e, DiskFullError):
+        return DiskFullError(directory, needed, free_bytes(directory), what)
+    return None
+
+
 def free_bytes(directory) -> int | None:
     """Bytes available to this user in ``directory`` (None when the file system does not say)."""
     try:
@@ -87,9 +94,9 @@ def write_atomic(final: str, data: bytes, tmp: str, verify=None, what: str = "a 
             os.remove(tmp)
         except OSError:
             pass
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) \
-                and not isinstance(e, DiskFullError):
-            raise DiskFullError(directory, len(data), free_bytes(directory), what) from None
+        full = as_disk_full(e, directory, len(data), what)
+        if full is not None:
+            raise full from None
         raise
     fsync_dir(directory)
     return final

@@ -214,6 +214,8 @@ class RunReport:
         how = (_plural(self.workers, "worker") + " x " + _plural(self.threads, "thread")
                if self.executor in ("local", "inline")
                else f"executor {self.executor}, {_plural(self.threads, 'thread')} per task")
+        if self.compile_time >= 1:
+            how += f"; {self.compile_time:.0f}s of it compiling the kernels"
         parts = [f"{len(ran)} tasks run here in {self.wall_time:.1f}s ({how}): "
                  f"{self.count('done')} done, {self.count('diverged')} diverged, "
                  f"{len(self.failed)} failed"]

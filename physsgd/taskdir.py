@@ -18,7 +18,6 @@ seconds (live runs touch their claims every CLAIM_HEARTBEAT seconds).
 """
 from __future__ import annotations
 
-import errno
 import glob
 import hashlib
 import json
@@ -388,9 +387,9 @@ class Claims:
                 os.remove(path)
             except OSError:
                 pass
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise _fileio.DiskFullError(self.dir, len(data), _fileio.free_bytes(self.dir),
-                                            "a claim file") from None
+            full = _fileio.as_disk_full(e, self.dir, len(data), "a claim file")
+            if full is not None:
+                raise full from None
             raise
         os.close(fd)
         return True
@@ -589,9 +588,9 @@ def merge(sources, out_path) -> MergeReport:
         except OSError:
             pass
         err = rf.error if rf is not None and rf.error is not None else e
-        if isinstance(err, OSError) and err.errno in (28, 122) and not isinstance(err, _fileio.DiskFullError):
-            raise _fileio.DiskFullError(out_dir, needed, _fileio.free_bytes(out_dir),
-                                        f"merging {len(groups)} tasks") from None
+        full = _fileio.as_disk_full(err, out_dir, needed, f"merging {len(groups)} tasks")
+        if full is not None:
+            raise full from None
         raise
     _fileio.fsync_dir(out_dir)
     if len(digests) > 1:

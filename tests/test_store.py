@@ -478,7 +478,13 @@ def test_analysis_load_skips_damaged_results_by_name_and_warns_on_legacy(tmp_pat
     assert any("not a readable HDF5 file" in s for s in tab.meta["skipped"])
     write_legacy(d / f"{KEYS[1]}.h5", fake_result(seed=2))
     os.remove(p1)
-    with pytest.warns(UserWarning, match="have no checksum"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # foreign data (no physsgd_version): silent
+        with pytest.raises(UserWarning, match="skipped 1 damaged"):
+            an.load(d)
+    with h5py.File(d / f"{KEYS[1]}.h5", "r+") as f:
+        f.attrs["physsgd_version"] = "0.1.0"                 # a task file of the previous release
+    with pytest.warns(UserWarning, match="earlier physsgd have no checksum"):
         tab = an.load(d)
     assert set(tab["task"]) == {k0, KEYS[1]}
     with pytest.raises(ValueError, match="no readable task groups.*garbage|no readable task groups.*not a readable"):

@@ -16,11 +16,15 @@ import physsgd as ps
 TREE = dict(N=12, activation="sign", output="sign", topology="tree", d=4, weights="binary")
 
 
-def _train(**over):
+def _args(**over):
     args = dict(teacher=ps.Committee(N=10, K=2), student=ps.Committee(N=10, K=2),
                 algo=ps.SGD(lr=0.1), data=ps.Online(), steps=2, replicas=1, record=2)
     args.update(over)
-    return ps.train(**args)
+    return args
+
+
+def _train(**over):
+    return ps.train(**_args(**over))
 
 
 @pytest.mark.parametrize("build, match", [
@@ -207,10 +211,7 @@ def test_every_bad_physsgd_argument_is_a_one_line_value_error_naming_it(build, n
 # limits that keep a call from running for days or exhausting the memory; checked through
 # check_args (train's own first step) so a broken check cannot hang the test suite
 def _check(**over):
-    args = dict(teacher=ps.Committee(N=10, K=2), student=ps.Committee(N=10, K=2),
-                algo=ps.SGD(lr=0.1), data=ps.Online(), steps=2, replicas=1, record=2)
-    args.update(over)
-    return train_module.check_args(**args)
+    return train_module.check_args(**_args(**over))
 
 
 @pytest.mark.parametrize("over, match", [
@@ -242,7 +243,7 @@ _DY = np.full(15, 0.05)
 AN_CASES = [
     ("load", dict(path=None), "path"), ("load", dict(path=123), "path"),
     ("aggregate", dict(table=[1, 2], by="N"), "table"), ("aggregate", dict(table=_TAB, by=1), "by"),
-    ("aggregate", dict(table=_TAB, by=[]), "by"), ("aggregate", dict(table=_TAB, by="N", observable=None), "observable"),
+    ("aggregate", dict(table=_TAB, by=[1]), "by"), ("aggregate", dict(table=_TAB, by="N", observable=None), "observable"),
     ("aggregate", dict(table=_TAB, by="N", z68=math.nan), "z68"), ("aggregate", dict(table=_TAB, by="N", z95=-1), "z95"),
     ("aggregate", dict(table=_TAB, by="N", z68=1j), "z68"),
     ("critical_point", dict(table_or_arrays=3), "table_or_arrays"),
