@@ -8,12 +8,13 @@ scripts written against earlier versions use (``store.task_files``, ``store.merg
 """
 from __future__ import annotations
 
+import json
 import os
 import warnings
 
 import h5py
 
-from . import h5layout, taskdir
+from . import h5layout, taskdir  # noqa: F401  (physsgd.store.taskdir, .h5layout: the two halves)
 from .h5layout import (CHECKSUM_ATTR, COMPLETE_ATTR, canonical_json, flatten, group_info,  # noqa: F401
                        index_table, verify, write_result)
 from .result import TrainResult
@@ -32,7 +33,6 @@ class UnverifiedWarning(UserWarning):
 
 def read_result(group) -> TrainResult:
     """The TrainResult stored in an open h5py group (no verification: see ``load``)."""
-    import json
     names = TrainResult.ARRAYS + TrainResult.OPTIONAL_ARRAYS
     arrays = {name: group[name][()] for name in names if name in group}
     params = json.loads(h5layout.text(group.attrs.get("params_json", "{}")))
