@@ -286,32 +286,69 @@ def prepare_dir(out_dir) -> list:
 # --------------------------------------------------------------------------------------------
 # Compiling once, up front
 
-def kernel_cache_dir() -> str | None:
-    """Where numba caches the training kernel (NUMBA_CACHE_DIR or __pycache__ next to it)."""
+def _entry_point(task):
+    """The cached numba kernel a task's training calls (None: cannot tell, e.g. another engine)."""
+    import importlib
     try:
-        from .kernels import engine
-        return engine.train_replicas._cache._cache_path
+        train = importlib.import_module("physsgd.train")
+        from .algorithms import Greedy
+        from .kernels import config as kc, engine
+        teacher, student, algo, data, run = build_specs(task.params)
+        if run.get("engine", "direct") not in (None, "direct"):
+            return None
+        code = kc.GREEDY_ALGO if isinstance(algo, Greedy) else kc.SGD_ALGO
+        return engine.entry_point(code, train.bit_path(teacher, student, algo, data))
     except Exception:
         return None
 
 
-def kernels_cached() -> bool | None:
-    """Whether numba's cache holds a compiled training kernel for the current source (None:
-    cannot tell). A cold cache costs minutes of compilation on the first run."""
+def kernel_cache_dir(tasks=()) -> str | None:
+    """Where numba caches the training kernels (NUMBA_CACHE_DIR, or __pycache__ next to them)."""
+    for t in list(tasks)[:1]:
+        try:
+            return _entry_point(t)._cache._cache_path
+        except Exception:
+            pass
     try:
         from .kernels import engine
-        return bool(engine.train_replicas._cache._cache_file._load_index())
+        return engine.train_sgd._cache._cache_path
     except Exception:
         return None
+
+
+def _cached(dispatcher) -> bool | None:
+    try:
+        return bool(dispatcher._cache._cache_file._load_index())
+    except Exception:
+        return None
+
+
+def kernels_cached(tasks=()) -> bool | None:
+    """Whether numba's cache holds the compiled training kernel of every kind of task in
+    ``tasks`` (of the SGD kernel when none is given), for the current source; None: cannot
+    tell. A cold cache costs minutes of compilation on the first run."""
+    if not tasks:
+        try:
+            from .kernels import engine
+            return _cached(engine.train_sgd)
+        except Exception:
+            return None
+    return not _cold_families(tasks)
+
+
+def _cold_families(tasks) -> list:
+    """One task per kind whose kernel is not in the cache (or whose kernel cannot be told)."""
+    return [t for t in _families(tasks) if not _cached(_entry_point(t))]
 
 
 def _families(tasks) -> list:
-    """One task per combination of what may select different compiled code paths."""
+    """One task per combination of what selects different compiled code (the kernel entry point
+    and the engine)."""
     seen, out = set(), []
     for t in tasks:
-        p = t.params
-        fam = (p["algorithm"].get("kind"), p["data"].get("kind"),
-               (p.get("teacher") or {}).get("topology"), p["student"].get("topology"))
+        ep = _entry_point(t)
+        fam = (getattr(ep, "__name__", None), t.params["run"].get("engine"),
+               t.params["algorithm"].get("kind"), t.params["data"].get("kind"))
         if fam not in seen:
             seen.add(fam)
             out.append(t)
@@ -326,15 +363,19 @@ def _warm_up(task):
     try:
         teacher, student, algo, data, run = build_specs(task.params)
         run.update(steps=1, epochs=None, alpha=None, replicas=1, record=2, stop=None)
+        for key in ("window", "probe_every", "check_every"):     # relative to the full run's length
+            if key in run:
+                run[key] = None
+        if "init" in run and not isinstance(run["init"], str):    # an array for all the replicas
+            run["init"] = "random"
         physsgd.train(teacher, student, algo, data, threads=1, **run)
     except Exception:
         pass
 
 
-def _compile(tasks, stopper, notice) -> float:
-    """Warm up every task family in a thread (the main thread keeps handling signals), telling
-    the user what is happening; returns the seconds it took."""
-    reps = _families(tasks)
+def _compile(reps, stopper, notice) -> float:
+    """Warm up one task per kind whose kernel is not cached, in a thread (the main thread keeps
+    handling signals), telling the user what is happening; returns the seconds it took."""
     done = threading.Event()
 
     def work():
@@ -346,7 +387,7 @@ def _compile(tasks, stopper, notice) -> float:
         finally:
             done.set()
     t0 = time.time()
-    where = kernel_cache_dir()
+    where = kernel_cache_dir(reps)
     notice(f"compiling the numba kernels (first run only, typically 1-3 minutes; cached in "
            f"{where or 'numba cache'}; set NUMBA_CACHE_DIR to choose)", kind="compile-start")
     threading.Thread(target=work, name="physsgd-compile", daemon=True).start()
@@ -868,8 +909,9 @@ def run_tasks(tasks: list, out_dir: str, *, executor: str = "local", workers: in
            total=len(tasks), skipped=report.skipped, todo=len(todo))
 
     with _Stopper() as stopper:
-        if todo and executor in ("local", "inline") and not kernels_cached():
-            report.compile_time = _compile(todo, stopper, notice)
+        cold = _cold_families(todo) if todo and executor in ("local", "inline") else []
+        if cold:
+            report.compile_time = _compile(cold, stopper, notice)
         if hasattr(progress, "start"):
             progress.start()
         backend = None

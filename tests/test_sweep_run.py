@@ -100,7 +100,7 @@ def assert_same_content(a, b):
             assert np.array_equal(arr, cb[key][2][name], equal_nan=True), (key, name)
 
 
-def cli(*args, timeout=300):
+def cli(*args, timeout=900):          # the first call may compile a kernel (minutes, cold cache)
     return subprocess.run([sys.executable, "-m", "physsgd.cli", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout)
 
@@ -612,7 +612,7 @@ def test_real_full_disk_one_line_no_partial_file_no_crash_then_resume(tmp_path, 
 # physsgd.sweep.run: the library entry point
 
 def ok_train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, replicas=32, seed=0,
-             init_scale=1.0, record=50, stop=None, success_eps=None, threads=None):
+             init_scale=1.0, record=50, stop=None, success_eps=None, threads=None, **stationary):
     from test_store import fake_result
     return fake_result(seed=seed + 10 * algo.batch_size + teacher.N, replicas=replicas,
                        K=student.K, M=teacher.K)
@@ -651,7 +651,7 @@ def test_sweep_run_merges_only_a_complete_sweep(tmp_path, fake, capsys):
 
 def test_cold_cache_compiles_once_up_front_announced_and_outside_the_eta(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(physsgd, "train", ok_train)
-    monkeypatch.setattr(executors, "kernels_cached", lambda: False)
+    monkeypatch.setattr(executors, "_cached", lambda dispatcher: False)
     warmed = []
     monkeypatch.setattr(executors, "_warm_up", lambda t: warmed.append(t.key) or time.sleep(1.5))
     cfg = write_config(tmp_path, config_text(seeds="[0]"))
@@ -663,7 +663,7 @@ def test_cold_cache_compiles_once_up_front_announced_and_outside_the_eta(tmp_pat
     h, m, sec = map(int, re.search(r"\[1/10\] .* ETA (\d+):(\d+):(\d+)", err).groups())
     # with the 1.5 s of compiling counted, 9 tasks left would give an ETA of >= 13 s
     assert 3600 * h + 60 * m + sec < 5, err
-    monkeypatch.setattr(executors, "kernels_cached", lambda: True)
+    monkeypatch.setattr(executors, "_cached", lambda dispatcher: True)
     sweep.run(cfg, tmp_path / "out2", workers=1)
     assert "compiling" not in capsys.readouterr().err and len(warmed) == 1
 
@@ -676,5 +676,10 @@ def test_kernels_cached_reads_numbas_index():
                                   physsgd.Greedy(batch_size=2), physsgd.Online(inputs="binary"),
                                   steps=2, replicas=1, record=2)
     assert ps_train_once.replicas == 1
-    assert executors.kernels_cached() is True                # compiled (or loaded) just now
-    assert os.path.isdir(executors.kernel_cache_dir())
+    sw = parse_config(config_text(seeds="[0]"))              # the same kind of task
+    assert executors.kernels_cached(sw.tasks) is True        # compiled (or loaded) just now
+    assert executors._cold_families(sw.tasks) == []
+    assert os.path.isdir(executors.kernel_cache_dir(sw.tasks))
+    # the SGD task of SGD_DIVERGING needs another kernel than the greedy ones
+    assert {executors._entry_point(t).__name__ for t in sw.tasks + parse_config(SGD_DIVERGING).tasks} \
+        >= {"train_sgd"}
