@@ -21,10 +21,3 @@ __all__ = ["Table", "load", "aggregate", "wilson_interval", "critical_point", "C
            "plots", "Variant", "Drift", "collapse", "CollapseResult", "CollapseProblem",
            "crossings", "CrossingResult", "parse_control", "with_control", "thresholds", "Thresholds",
            "lifetimes", "Lifetimes", "Survival"]
-
-# every public entry point checks its arguments first (analysis/_validate.py)
-from ._validate import validated as _validated  # noqa: E402
-
-(load, aggregate, critical_point, collapse, crossings, power_law,
- transition_order) = _validated(load, aggregate, critical_point, collapse, crossings, power_law,
-                                transition_order)

@@ -169,6 +169,29 @@ def fixed():
     return check
 
 
+def labels():
+    """A pair of different labels (planted start, other start)."""
+    def check(name, value):
+        ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) for v in value) \
+            and value[0] != value[1]
+        if not ok:
+            raise ValueError(f"{name}={_show(value)} must be two different labels, e.g. ('teacher', 'random')")
+    return check
+
+
+def at_control():
+    """A control value: None, a number, or a dict size -> number."""
+    def check(name, value):
+        if value is None:
+            return
+        if isinstance(value, dict):
+            for k, v in value.items():
+                real()(f"{name}[{k!r}]", v)
+            return
+        real()(name, value)
+    return check
+
+
 def x_near():
     def check(name, value):
         if value is None or isinstance(value, dict) or hasattr(value, "xc"):
@@ -203,8 +226,21 @@ RULES = {
                   "x_min": real(optional=True), "x_max": real(optional=True)},
     "transition_order": {"table": table(), "control": string(), "size": string(),
                          "order_parameter": string(), "x_near": x_near(),
+                         "init": string(), "starts": labels(), "stationary": string(),
+                         "distribution": string(optional=True), "binder": string(optional=True),
+                         "exit_event": string(), "passage_event": string(),
+                         "lifetime_at": at_control(), "near": at_control(), "level": real(),
                          "log_control": boolean(optional=True), "min_replicas": integer(1, INT64_MAX),
+                         "min_events": integer(1, INT64_MAX),
                          "bootstrap": integer(2, MAX_BOOTSTRAP), "seed": SEED},
+    "thresholds": {"table": table(), "control": string(), "size": string(), "observable": string(),
+                   "init": string(), "starts": labels(), "level": real(), "method": string(),
+                   "bootstrap": integer(20, MAX_BOOTSTRAP), "seed": SEED,
+                   "log_control": boolean(optional=True), "extrapolate": boolean(),
+                   "nu": real(0, low_open=True, optional=True), "bounds": pair(), "errors": string()},
+    "lifetimes": {"table": table(), "control": string(), "size": string(), "start": string(),
+                  "event": string(optional=True), "init": string(), "at": at_control(),
+                  "budget": string(), "min_events": integer(1, INT64_MAX)},
 }
 
 

@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from ._verify import verify_group
+from ._validate import validated
 
 __all__ = ["Table", "load", "aggregate", "wilson_interval", "OBSERVABLES", "STATIONARY"]
 
@@ -282,6 +283,7 @@ def _parse_csv_column(strings: list[str]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- load
+@validated                  # arguments checked first: analysis/_validate.py
 def load(path) -> Table:
     """One row per (task, replica) from a task file, a merged file, or a directory of task files.
 
@@ -496,6 +498,7 @@ def wilson_interval(k, n, z: float = 1.0):
     return (float(lo), float(hi)) if lo.ndim == 0 else (lo, hi)
 
 
+@validated                  # arguments checked first: analysis/_validate.py
 def aggregate(table: Table, by, observable="success", z68: float = 1.0, z95: float = 1.959964) -> Table:
     """Per group of ``by``: n and, for each observable, ``<obs>_mean``, ``<obs>_sem`` (standard
     error, ddof=1), ``<obs>_std``; boolean observables also get ``<obs>_k`` and the Wilson 68% and

@@ -39,7 +39,7 @@ exit codes:
 environment:
   NUMBA_CACHE_DIR  where numba caches the compiled kernels (default: __pycache__ next to the
                    package, or a per-user cache when that is read-only). The first run compiles
-                   them (1-3 minutes); later runs load them in about a second. On a cluster,
+                   them (a few minutes); later runs load them in seconds. On a cluster,
                    point it at a directory on a shared file system (e.g. $HOME/.cache/numba):
                    nodes with the same CPU model then compile once.
   NUMBA_NUM_THREADS  upper limit of --threads (default: the number of cores)
@@ -158,7 +158,7 @@ def _parser():
             "committee trained by greedy single-flip moves on mini-batches of m samples, 4 sizes "
             "x 11 batch sizes x 32 replicas), merge it into DIR/results.h5, and write the "
             "critical-point report (DIR/report.txt) and figures (DIR/*.png). The first run "
-            "compiles the numba kernels (1-3 minutes, announced; cached for later runs, see "
+            "compiles the numba kernels (a few minutes, announced; cached for later runs, see "
             "NUMBA_CACHE_DIR in physsgd --help). Re-running resumes.",
             [common, execution])
     q.add_argument("--out", "-o", default="physsgd-quickstart", metavar="DIR",
@@ -500,6 +500,8 @@ def cmd_quickstart(args) -> int:
     except ImportError:
         analyze = None
     if analyze is not None:
+        _info(args, "analysing: critical points, finite-size scaling, figures (the first run also "
+                    "compiles the analysis kernels, up to a minute) ...")
         try:
             # m_c(N) with its growth law, and m/d: if m_c grows like d, (m/d)_c(N) has a limit
             rep = analyze(results, control="batch_size", size="N", observable="success", out_dir=out,

@@ -388,7 +388,7 @@ def _compile(reps, stopper, notice) -> float:
             done.set()
     t0 = time.time()
     where = kernel_cache_dir(reps)
-    notice(f"compiling the numba kernels (first run only, typically 1-3 minutes; cached in "
+    notice(f"compiling the numba kernels (first run only, a few minutes; cached in "
            f"{where or 'numba cache'}; set NUMBA_CACHE_DIR to choose)", kind="compile-start")
     threading.Thread(target=work, name="physsgd-compile", daemon=True).start()
     next_line, last = 30.0, -1
@@ -600,6 +600,10 @@ class _Local:
     def _lost(self, key, dead):
         """The outcome of a task whose pool broke: failed if its own worker died, else None (an
         innocent bystander, run again)."""
+        path = taskdir.task_path(self.out_dir, key)
+        if os.path.exists(path) and taskdir.verify_task_file(path)[0] == "ok":
+            # it finished, and died while handing back its outcome
+            return TaskOutcome(key, taskdir.task_info(path)["status"], error="", host=socket.gethostname())
         pid = self.running_on.get(key)
         if pid is not None and pid in dead:
             code = self.procs[pid].exitcode

@@ -19,7 +19,7 @@ I=${SLURM_ARRAY_TASK_ID:?run me with sbatch --array}
 N=${SLURM_ARRAY_TASK_COUNT:?run me with sbatch --array}
 
 # Compiled kernels: cache them on the shared file system, so that nodes with the same CPU model
-# compile once (the first run compiles for 1-3 minutes and says so in the log).
+# compile once (the first run compiles for a few minutes and says so in the log).
 export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$HOME/.cache/numba}
 
 # Threads: numba inside each task uses the cores SLURM gave this array task.

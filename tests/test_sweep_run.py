@@ -479,10 +479,13 @@ def test_a_dead_worker_fails_its_task_by_name_and_the_rest_goes_on(tmp_path):
         # starts, too: then every task is simply run again)
         wait_for(lambda: out.exists() and len(store.task_files(out)) >= 1, what="a finished task")
         victim = None
-        while victim is None:                 # a worker that is computing (state R), not waiting
+        while victim is None:       # a worker that is computing (state R twice, no file meanwhile)
+            n = len(store.task_files(out))
             busy = [p for p in _children(proc.pid) if _state(p) == "R" and
                     "spawn_main" in open(f"/proc/{p}/cmdline").read()]
-            victim = busy[0] if busy else time.sleep(0.02)
+            time.sleep(0.2)
+            busy = [p for p in busy if _state(p) == "R"]
+            victim = busy[0] if busy and len(store.task_files(out)) == n else None
         os.kill(victim, signal.SIGKILL)
         _, err = proc.communicate(timeout=300)
     finally:

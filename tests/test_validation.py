@@ -301,9 +301,23 @@ AN_CASES = [
     ("transition_order", dict(table=_TAB, min_replicas=True), "min_replicas"),
     ("transition_order", dict(table=_TAB, bootstrap=10 ** 9), "bootstrap"),
     ("transition_order", dict(table=_TAB, seed=-1), "seed"),
-    ("transition_order", dict(table=_TAB, order_parameter=1), "order_parameter"),
-    ("transition_order", dict(table=_TAB, x_near="a"), "x_near"),
+    ("transition_order", dict(table=_TAB, starts=("teacher", "teacher")), "starts"),
+    ("transition_order", dict(table=_TAB, starts="teacher"), "starts"),
+    ("transition_order", dict(table=_TAB, near="a"), "near"),
+    ("transition_order", dict(table=_TAB, lifetime_at={10: math.nan}), "lifetime_at"),
+    ("transition_order", dict(table=_TAB, distribution=3), "distribution"),
+    ("transition_order", dict(table=_TAB, min_events=0), "min_events"),
     ("transition_order", dict(table=_TAB, log_control=1), "log_control"),
+    ("thresholds", dict(table=None), "table"),
+    ("thresholds", dict(table=_TAB, starts=["teacher"]), "starts"),
+    ("thresholds", dict(table=_TAB, bootstrap=5), "bootstrap"),
+    ("thresholds", dict(table=_TAB, nu=-1.0), "nu"),
+    ("thresholds", dict(table=_TAB, level=math.inf), "level"),
+    ("thresholds", dict(table=_TAB, errors=None), "errors"),
+    ("lifetimes", dict(table=_TAB, at=1j), "at"),
+    ("lifetimes", dict(table=_TAB, min_events=2.5), "min_events"),
+    ("lifetimes", dict(table=_TAB, start=None), "start"),
+    ("lifetimes", dict(table=_TAB, event=5), "event"),
 ]
 
 
@@ -328,8 +342,10 @@ def test_the_public_analysis_functions_apply_the_rules(fn, kwargs, name):
 
 def test_wrapped_analysis_functions_keep_name_doc_and_signature():
     import inspect
-    from analysis import table
-    assert an.load.__name__ == "load" and an.load.__doc__ == table.load.__doc__
+    from analysis import order, table
+    assert an.load is table.load and an.transition_order is order.transition_order   # decorated in place
+    assert an.load.__name__ == "load" and an.load.__doc__ == an.load.__wrapped__.__doc__
+    assert an.load.__doc__.startswith("One row per (task, replica)")
     assert list(inspect.signature(an.critical_point).parameters)[:3] == ["table_or_arrays", "control", "size"]
     with pytest.raises(ValueError, match=r"power_law\(\): missing a required argument: 'y'"):
         an.power_law([1, 2])
