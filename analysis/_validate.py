@@ -74,6 +74,28 @@ def real(low=None, high=None, low_open=False, optional=False, open_interval=Fals
     return check
 
 
+def number(optional=True):
+    """A real number, or None: the type only (the function itself judges its range)."""
+    def check(name, value):
+        if value is None and optional:
+            return
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            what = "a real number (not complex)" if isinstance(value, numbers.Complex) else "a real number"
+            raise ValueError(f"{name}={_show(value)} must be {what}")
+    return check
+
+
+def columns_or_pair(optional=True):
+    """A column name, a pair of column names, or None."""
+    def check(name, value):
+        if value is None and optional or isinstance(value, str):
+            return
+        if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            return
+        raise ValueError(f"{name}={_show(value)} must be a column name or a pair of column names")
+    return check
+
+
 def boolean(optional=False):
     def check(name, value):
         if value is None and optional:
@@ -212,10 +234,10 @@ RULES = {
                        "log_control": boolean(optional=True), "nu": real(0, low_open=True, optional=True),
                        "bounds": pair(), "trials": string(optional=True)},
     "collapse": {"size": real_array(), "x": real_array(), "y": real_array(), "dy": real_array(),
-                 "xc": real(optional=True), "nu": real(0, low_open=True, optional=True),
-                 "zeta": real(optional=True), "x_window": pair(), "fixed": fixed(),
-                 "corrections": boolean(), "omega": real(0, low_open=True, optional=True),
-                 "b": real(optional=True), "bootstrap": integer(0, MAX_BOOTSTRAP),
+                 # collapse judges the values of its guesses itself ("nu must be > 0, got ...")
+                 "xc": number(), "nu": number(), "zeta": number(), "x_window": pair(), "fixed": fixed(),
+                 "corrections": boolean(), "omega": number(), "b": number(),
+                 "bootstrap": integer(0, MAX_BOOTSTRAP),
                  "systematics": boolean(), "seed": SEED, "s1": boolean()},
     "crossings": {"size": real_array(), "x": real_array(), "y": real_array(), "dy": real_array(),
                   "omega": real(0, low_open=True, optional=True), "nu": real(0, low_open=True, optional=True),
@@ -227,7 +249,7 @@ RULES = {
     "transition_order": {"table": table(), "control": string(), "size": string(),
                          "order_parameter": string(), "x_near": x_near(),
                          "init": string(), "starts": labels(), "stationary": string(),
-                         "distribution": string(optional=True), "binder": string(optional=True),
+                         "distribution": string(optional=True), "binder": columns_or_pair(),
                          "exit_event": string(), "passage_event": string(),
                          "lifetime_at": at_control(), "near": at_control(), "level": real(),
                          "log_control": boolean(optional=True), "min_replicas": integer(1, INT64_MAX),

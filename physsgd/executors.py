@@ -414,6 +414,30 @@ def _interactive() -> bool:
     return hasattr(sys, "ps1") or "ipykernel" in sys.modules or bool(getattr(sys.flags, "interactive", 0))
 
 
+def _kill_own_children():
+    """SIGKILL this process's children (Linux /proc), except multiprocessing's resource tracker,
+    which cleans up after us. A worker killed half-way through being spawned would otherwise
+    print a traceback when its parent vanishes."""
+    me = os.getpid()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) != me:
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"resource_tracker" in f.read():
+                    continue
+            os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
+
+
 class _Stopper:
     """SIGINT / SIGTERM handling for one run: the first signal sets ``stopped`` (the dispatch loop
     then stops the running tasks and cleans up); a second one exits at once (in an interactive
@@ -466,6 +490,7 @@ class _Stopper:
             raise KeyboardInterrupt
         try:
             self.kill_children()
+            _kill_own_children()       # also a worker caught half-spawned by the signal
         except Exception:
             pass
         try:
