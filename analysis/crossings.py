@@ -18,6 +18,7 @@ from scipy.optimize import minimize_scalar
 
 from . import budget
 from .fss import validate_long_data
+from ._validate import validated
 
 __all__ = ["crossings", "CrossingResult", "CrossingPairs"]
 
@@ -225,6 +226,7 @@ def _analyse(data, y, setups, degree, n_local, omega, drop_pairs=0, drop_sizes=0
     return rows
 
 
+@validated                  # arguments checked first: analysis/_validate.py
 def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstrap=400,
               systematics=True, seed=0) -> CrossingResult:
     """Pairwise crossings of y_L(x) for consecutive sizes, extrapolated to L -> infinity.

@@ -29,6 +29,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize
 
 from . import budget
+from ._validate import validated
 
 try:  # numba is a hard dependency of the project; the fallback only keeps the module importable
     from numba import njit
@@ -782,6 +783,7 @@ def _robust_std(samples):
     return np.std(s, axis=0, ddof=1)
 
 
+@validated                  # arguments checked first: analysis/_validate.py
 def collapse(size, x, y, dy, xc=None, nu=None, zeta=None, x_window=None, fixed=None,
              corrections=False, omega=None, b=None, bootstrap=200, systematics=True, seed=0,
              bounds: Bounds | None = None, s1=True) -> CollapseResult:

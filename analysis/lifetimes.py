@@ -34,6 +34,7 @@ from scipy.optimize import minimize_scalar
 
 from .controls import with_control
 from .stationary import as_table
+from ._validate import validated
 
 __all__ = ["Survival", "GrowthForm", "Lifetimes", "lifetimes", "kaplan_meier", "AIC_DECISIVE"]
 
@@ -277,6 +278,7 @@ class Lifetimes:
 
 
 # --------------------------------------------------------------------------------- function
+@validated                  # arguments checked first: analysis/_validate.py
 def lifetimes(table, control: str = "batch_size", size: str = "N", *, start: str = "teacher",
               event: str | None = None, init: str = "init", at=None, budget: str = "steps",
               min_events: int = 5) -> Lifetimes:

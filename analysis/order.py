@@ -38,6 +38,7 @@ from scipy import special, stats
 from .controls import with_control
 from .lifetimes import lifetimes as _lifetimes
 from .stationary import as_table, early_stopped, split_starts, thresholds as _thresholds
+from ._validate import validated
 
 __all__ = ["OrderDiagnosis", "Bimodality", "Binder", "transition_order", "VERDICTS"]
 
@@ -364,6 +365,7 @@ def _skip_early(t, what, notes) -> bool:
 
 
 # ------------------------------------------------------------------------------- function
+@validated                  # arguments checked first: analysis/_validate.py
 def transition_order(table, control: str = "batch_size", size: str = "N", *, init: str = "init",
                      starts=("teacher", "random"), stationary: str = "time_at_teacher",
                      distribution: str | None = "overlap", binder: str | None = None,

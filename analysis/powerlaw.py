@@ -13,6 +13,7 @@ import numpy as np
 from scipy import stats
 
 from .budget import Variant, systematic_errors, total_errors
+from ._validate import validated
 
 __all__ = ["PowerLawFit", "power_law"]
 
@@ -90,6 +91,7 @@ def _wls(lx, ly, w):
     return np.stack([my - b * mx, b], axis=-1)
 
 
+@validated                  # arguments checked first: analysis/_validate.py
 def power_law(x, y, dy=None, bootstrap: int = 500, seed: int = 0, x_min=None, x_max=None) -> PowerLawFit:
     """Fit y = A x^b.
 

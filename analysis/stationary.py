@@ -31,6 +31,7 @@ import numpy as np
 
 from .controls import with_control
 from .table import Table
+from ._validate import validated
 
 __all__ = ["Thresholds", "thresholds", "require_stationary", "early_stopped", "NO_STOP"]
 
@@ -207,6 +208,7 @@ def _robust_sd(samples, axis=0):
 
 
 # --------------------------------------------------------------------------------- function
+@validated                  # arguments checked first: analysis/_validate.py
 def thresholds(table, control: str = "batch_size", size: str = "N", observable: str = "time_at_teacher",
                *, init: str = "init", starts=("teacher", "random"), level: float = 0.5,
                method: str = "logistic", bootstrap: int = 300, seed: int = 0,

@@ -12,10 +12,14 @@ import glob
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+
+from ._verify import verify_group
+from ._validate import validated
 
 __all__ = ["Table", "load", "aggregate", "wilson_interval", "OBSERVABLES", "STATIONARY"]
 
@@ -279,6 +283,7 @@ def _parse_csv_column(strings: list[str]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- load
+@validated                  # arguments checked first: analysis/_validate.py
 def load(path) -> Table:
     """One row per (task, replica) from a task file, a merged file, or a directory of task files.
 
@@ -303,11 +308,22 @@ def load(path) -> Table:
     else:
         raise ValueError(f"{path}: no such file or directory")
 
-    records, seen, skipped = [], set(), []
+    records, seen, skipped, legacy = [], set(), [], []
     param_names: list[str] = []
     for fname in files:
-        with h5py.File(fname, "r") as f:
+        try:
+            f = h5py.File(fname, "r")
+        except (OSError, ValueError) as exc:   # damaged results are named, never read (or fatal)
+            skipped.append(f"{fname} (not a readable HDF5 file: {str(exc).splitlines()[0] if str(exc) else exc!r})")
+            continue
+        with f:
             for key, group in _task_groups(f, fname):
+                state, why = verify_group(group)
+                if state == "damaged":
+                    skipped.append(f"{fname}:{key} (damaged: {why})")
+                    continue
+                if state == "legacy" and "physsgd_version" in group.attrs:   # foreign data has no checksum
+                    legacy.append(f"{fname}:{key}")
                 ident = group.attrs.get("params_json", None)
                 ident = _str(ident) if ident is not None else f"{fname}:{key}"
                 if ident in seen:  # the same task twice (e.g. a merged file next to its task files)
@@ -327,6 +343,13 @@ def load(path) -> Table:
                                     **params, **row})
     if not records:
         raise ValueError(f"{path}: no readable task groups" + (f"; skipped {skipped}" if skipped else ""))
+    bad = [s for s in skipped if "damaged" in s or "not a readable" in s]
+    if bad:
+        warnings.warn(f"skipped {len(bad)} damaged result(s): {'; '.join(bad[:5])}"
+                      + (" ..." if len(bad) > 5 else ""), stacklevel=3)
+    if legacy:
+        warnings.warn(f"{len(legacy)} result(s) written by an earlier physsgd have no checksum and "
+                      f"cannot be verified, e.g. {legacy[0]}", stacklevel=3)
     aliases = _short_names(records, param_names)
     for rec in records:
         for short, dotted in aliases.items():
@@ -475,6 +498,7 @@ def wilson_interval(k, n, z: float = 1.0):
     return (float(lo), float(hi)) if lo.ndim == 0 else (lo, hi)
 
 
+@validated                  # arguments checked first: analysis/_validate.py
 def aggregate(table: Table, by, observable="success", z68: float = 1.0, z95: float = 1.959964) -> Table:
     """Per group of ``by``: n and, for each observable, ``<obs>_mean``, ``<obs>_sem`` (standard
     error, ddof=1), ``<obs>_std``; boolean observables also get ``<obs>_k`` and the Wilson 68% and

@@ -21,6 +21,7 @@ from scipy.optimize import least_squares
 from .controls import with_control
 from .budget import Drift, Variant, drift as budget_drift, systematic_errors, total_errors
 from .table import Table
+from ._validate import validated
 
 __all__ = ["CriticalPoint", "LimitForm", "critical_point", "METHODS"]
 
@@ -506,6 +507,7 @@ class CriticalPoint:
 
 
 # --------------------------------------------------------------------------- critical_point
+@validated                  # arguments checked first: analysis/_validate.py
 def critical_point(table_or_arrays, control: str = "batch_size", size: str = "N",
                    observable: str = "success", level: float = 0.5, method: str = "logistic",
                    bootstrap: int = 300, extrapolate: bool = True, seed: int = 0,

@@ -26,10 +26,16 @@ from . import _validate as v
 
 __all__ = ["lyapunov", "random_layer", "order_parameters", "mean_field_lyapunov"]
 
+MAX_ITERATIONS = 10 ** 9     # steps / burn / iters: beyond this a call runs for hours
+
 
 def random_layer(N, J, J0=0.0, seed=0) -> np.ndarray:
     """Effective N x N matrix with i.i.d. entries N(J0/N, J^2/N) (seeded, reproducible)."""
     N = v.integer("N", N, 2)
+    have = v.physical_memory()
+    if have is not None and 8 * N * N > have:
+        raise ValueError(f"N={v.show(N)}: an N x N matrix needs {8 * N * N / 1e9:.3g} GB; this machine "
+                         f"has {have / 1e9:.3g} GB")
     J = v.real("J", J, 0)
     J0 = v.real("J0", J0)
     seed = v.integer("seed", seed, 0)
@@ -56,8 +62,8 @@ def lyapunov(W, steps=1000, burn=200, x0=None, seed=0) -> float:
     """
     W = _square(W)
     N = W.shape[0]
-    steps = v.integer("steps", steps, 1)
-    burn = v.integer("burn", burn, 0)
+    steps = v.integer("steps", steps, 1, MAX_ITERATIONS)
+    burn = v.integer("burn", burn, 0, MAX_ITERATIONS)
     seed = v.integer("seed", seed, 0)
     rng = np.random.default_rng(np.random.SeedSequence([seed, N, 1]))
     if x0 is None:
@@ -78,10 +84,10 @@ def mean_field_lyapunov(J, J0=0.0, n_quad=201, iters=2000) -> float:
     rank-one mean part adds an outlier that matters only past the ferromagnetic line."""
     J = v.real("J", J, 0, low_open=True)
     J0 = v.real("J0", J0)
-    z, w = np.polynomial.hermite_e.hermegauss(v.integer("n_quad", n_quad, 3))
+    z, w = np.polynomial.hermite_e.hermegauss(v.integer("n_quad", n_quad, 3, 10_000))
     w = w / w.sum()
     m, q = (1.0 if J0 > 0 else 0.0), 1.0
-    for _ in range(v.integer("iters", iters, 1)):
+    for _ in range(v.integer("iters", iters, 1, MAX_ITERATIONS)):
         t = np.tanh(J0 * m + J * math.sqrt(q) * z)
         m_new, q_new = float(w @ t), float(w @ t ** 2)
         if abs(m_new - m) < 1e-14 and abs(q_new - q) < 1e-14:
@@ -94,7 +100,12 @@ def mean_field_lyapunov(J, J0=0.0, n_quad=201, iters=2000) -> float:
 
 
 def _square(W) -> np.ndarray:
-    W = np.asarray(W, dtype=np.float64)
+    if np.iscomplexobj(W):
+        raise ValueError("W must be a real matrix; got complex values")
+    try:
+        W = np.asarray(W, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"W must be a square N x N matrix of real numbers; got {type(W).__name__}") from None
     if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] < 2:
         raise ValueError(f"W must be a square N x N matrix with N >= 2; got shape {W.shape}")
     if not np.all(np.isfinite(W)):

@@ -1,16 +1,57 @@
-"""The ``physsgd`` command line: run / check / status / merge / quickstart / analyze.
+"""The ``physsgd`` command line: quickstart / check / run / status / merge / analyze.
 
-Exit codes: 0 ok, 2 bad config or arguments (one-line message, nothing computed or written),
-1 runtime failure (a task failed, a file could not be written, ...). ``--debug`` shows tracebacks.
+Exit codes (the same for every command):
+
+    0    success (also: nothing left to do, every task already finished)
+    1    runtime failure: a task failed, a result could not be written (full disk, permissions),
+         a damaged file was skipped by merge, a lost dask scheduler, workers that kept dying
+    2    usage error: bad arguments, a bad config (one line naming file, line and key), a path
+         that does not exist; nothing is computed or written
+    3    nothing to work on: an existing directory or file without any task results
+    130  interrupted by SIGINT (Ctrl-C); finished task files are kept, re-run to resume
+    143  terminated by SIGTERM (e.g. a SLURM time limit); likewise
+
+Errors are one line on stderr (``physsgd: error: ...``); ``--debug`` shows tracebacks.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
+import textwrap
 import time
+import warnings
 
-EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_EMPTY = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+EPILOG = """\
+exit codes:
+  0    success (also when every task was already finished)
+  1    runtime failure: a task failed, a result could not be written, merge skipped a damaged file
+  2    usage error: bad arguments or config, a missing path; nothing computed or written
+  3    nothing to work on: a directory or file without task results
+  130  interrupted by SIGINT (Ctrl-C): finished tasks kept, re-run to resume
+  143  terminated by SIGTERM (e.g. a SLURM time limit): likewise
+
+environment:
+  NUMBA_CACHE_DIR  where numba caches the compiled kernels (default: __pycache__ next to the
+                   package, or a per-user cache when that is read-only). The first run compiles
+                   them (a few minutes); later runs load them in seconds. On a cluster,
+                   point it at a directory on a shared file system (e.g. $HOME/.cache/numba):
+                   nodes with the same CPU model then compile once.
+  NUMBA_NUM_THREADS  upper limit of --threads (default: the number of cores)
+
+docs: README.md (Sweeps and clusters, HDF5 layout) and runs/README.md
+"""
+
+SHORT_EPILOG = """\
+exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 nothing to work on,
+130 / 143 interrupted by SIGINT / SIGTERM (finished tasks kept); see physsgd --help
+(also for NUMBA_CACHE_DIR, where the compiled kernels are cached)
+"""
 
 
 class UsageError(ValueError):
@@ -23,29 +64,51 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    from .executors import SweepIOError
+    from .executors import Interrupted, SweepError, SweepIOError
     from .sweep import ConfigError
-    try:
-        return args.func(args)
-    except (ConfigError, UsageError) as e:
-        if args.debug:
-            raise
-        _err(str(e))
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        _err("interrupted; finished tasks are saved, re-run the same command to resume")
-        return 130
-    except (SweepIOError, OSError, RuntimeError, ValueError) as e:
-        if args.debug:
-            raise
-        _err(str(e) or type(e).__name__)
-        return EXIT_RUNTIME
+    from .taskdir import EmptyInputError
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.func(args)
+        except (ConfigError, UsageError) as e:
+            if args.debug:
+                raise
+            _err(str(e))
+            return EXIT_USAGE
+        except EmptyInputError as e:
+            if args.debug:
+                raise
+            _err(str(e))
+            return EXIT_EMPTY
+        except Interrupted as e:
+            if args.debug:
+                raise
+            print(f"physsgd: {e}", file=sys.stderr, flush=True)
+            return e.exit_code
+        except KeyboardInterrupt:
+            if args.debug:
+                raise
+            _err("interrupted; finished task files are kept, re-run the same command to resume")
+            return EXIT_SIGINT
+        except (SweepIOError, SweepError, OSError, RuntimeError, ValueError) as e:
+            if args.debug:
+                raise
+            _err(_one_line(e))
+            return EXIT_RUNTIME
+
+
+def _one_line(e) -> str:
+    text = " ".join(str(e).split()) if str(e) else type(e).__name__
+    return text
 
 
 def _err(msg):
     print(f"physsgd: error: {msg}", file=sys.stderr, flush=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"physsgd: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _info(args, msg):
@@ -53,60 +116,117 @@ def _info(args, msg):
         print(msg, file=sys.stderr, flush=True)
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's layout and adds "(default: ...)" to every option that has one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "%(default)" not in text and action.default not in (None, False, [], argparse.SUPPRESS) \
+                and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 def _parser():
     from ._version import __version__
-    p = argparse.ArgumentParser(prog="physsgd", description="Teacher-student SGD simulations: sweeps, storage, analysis.")
+    p = argparse.ArgumentParser(
+        prog="physsgd", formatter_class=_Formatter, epilog=EPILOG,
+        description=textwrap.fill(
+            "Teacher-student SGD simulations: sweeps into HDF5, resumable on a laptop or a "
+            "cluster, and their finite-size-scaling analysis. Start with `physsgd quickstart`; "
+            "`physsgd COMMAND --help` describes each command.", 79))
     p.add_argument("--version", action="version", version=f"physsgd {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    common.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     execution = argparse.ArgumentParser(add_help=False)
-    execution.add_argument("--workers", type=_positive, help="parallel tasks (default: chosen from cores)")
-    execution.add_argument("--threads", type=_positive, help="numba threads per task (default: chosen from cores)")
-    execution.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    execution.add_argument("--workers", type=_positive, metavar="N",
+                           help="tasks run in parallel (default: from the cores and the task count; "
+                                "1 runs in this process)")
+    execution.add_argument("--threads", type=_positive, metavar="N",
+                           help="numba threads per task (default: cores / workers)")
+    execution.add_argument("--quiet", "-q", action="store_true",
+                           help="print only failures and errors (no progress)")
 
-    r = sub.add_parser("run", parents=[common, execution], help="run a sweep config (resumes)",
-                       description="Expand CONFIG into tasks and run those not yet in DIR.")
-    r.add_argument("config", metavar="CONFIG")
-    r.add_argument("--out", "-o", required=True, metavar="DIR", help="directory of task files")
-    r.add_argument("--shard", metavar="i/n", help="run only the i-th (0-based) of n slices, e.g. $SLURM_ARRAY_TASK_ID/8")
-    r.add_argument("--executor", default="local",
-                   choices=["local", "inline", "dask", "slurm", "submitit-local"],
-                   help="local processes (default), inline (this process), dask (--scheduler), "
-                        "slurm via submitit, submitit-local")
-    r.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler address or scheduler JSON file")
-    r.add_argument("--slurm-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="submitit parameter, e.g. slurm_partition=short, timeout_min=30 (repeatable)")
-    r.add_argument("--merge", metavar="FILE", help="after a complete run, merge DIR into FILE")
-    r.add_argument("--dry-run", action="store_true", help="validate and list the tasks, run nothing")
-    r.set_defaults(func=cmd_run)
+    def add(name, help, description, parents):
+        return sub.add_parser(name, parents=parents, help=help, formatter_class=_Formatter,
+                              description=textwrap.fill(description, 79), epilog=SHORT_EPILOG)
 
-    c = sub.add_parser("check", parents=[common], help="validate a config and count its tasks")
-    c.add_argument("config", metavar="CONFIG")
+    q = add("quickstart", "run the built-in greedy mini-batch sweep, merge, analyse and plot it",
+            "Run the small sweep shipped with physsgd (runs/quickstart.toml: a binary tree "
+            "committee trained by greedy single-flip moves on mini-batches of m samples, 4 sizes "
+            "x 11 batch sizes x 32 replicas), merge it into DIR/results.h5, and write the "
+            "critical-point report (DIR/report.txt) and figures (DIR/*.png). The first run "
+            "compiles the numba kernels (a few minutes, announced; cached for later runs, see "
+            "NUMBA_CACHE_DIR in physsgd --help). Re-running resumes.",
+            [common, execution])
+    q.add_argument("--out", "-o", default="physsgd-quickstart", metavar="DIR",
+                   help="output directory (task files go to DIR/tasks)")
+    q.set_defaults(func=cmd_quickstart)
+
+    c = add("check", "validate a sweep config and list its tasks' grid",
+            "Read CONFIG, build every task (a bad value anywhere is reported with file, line and "
+            "key), and print the number of tasks and the grid axes. Runs nothing.", [common])
+    c.add_argument("config", metavar="CONFIG", help="sweep config (TOML, see runs/README.md)")
     c.set_defaults(func=cmd_check)
 
-    s = sub.add_parser("status", parents=[common], help="done / diverged / missing tasks per grid axis")
-    s.add_argument("dir", metavar="DIR")
+    r = add("run", "run a sweep config into a directory of task files (resumes)",
+            "Expand CONFIG into tasks and run those without a verified file in DIR: one HDF5 file "
+            "per finished task, written atomically. Re-running the same command resumes; damaged "
+            "files are moved to DIR/damaged/ and recomputed; concurrent runs on one DIR share the "
+            "work. Ctrl-C / SIGTERM stop cleanly (exit 130 / 143).", [common, execution])
+    r.add_argument("config", metavar="CONFIG", help="sweep config (TOML, see runs/README.md)")
+    r.add_argument("--out", "-o", required=True, metavar="DIR", help="directory of task files (created)")
+    r.add_argument("--shard", metavar="i/n",
+                   help="run only the i-th (0-based) of n round-robin slices, e.g. "
+                        "$SLURM_ARRAY_TASK_ID/8 (see runs/slurm_array.sh)")
+    r.add_argument("--executor", default="local",
+                   choices=["local", "inline", "dask", "slurm", "submitit-local"],
+                   help="local: processes on this machine; inline: this process; dask: a "
+                        "dask.distributed scheduler (--scheduler); slurm: a submitit job array; "
+                        "submitit-local: the same with local processes")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="dask scheduler address (tcp://host:8786) or scheduler JSON file")
+    r.add_argument("--slurm-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="submitit parameter, e.g. slurm_partition=short, timeout_min=30 "
+                        "(repeatable; default: cpus_per_task=--threads, timeout_min=60)")
+    r.add_argument("--merge", metavar="FILE", help="once every task is finished, merge DIR into FILE")
+    r.add_argument("--dry-run", action="store_true", help="validate and list the tasks (done / missing), run nothing")
+    r.set_defaults(func=cmd_run)
+
+    s = add("status", "count done / diverged / missing tasks, per grid axis",
+            "Verify the task files in DIR (damaged ones are moved to DIR/damaged/) and count them "
+            "by status, per grid axis; with --config also the tasks still missing.", [common])
+    s.add_argument("dir", metavar="DIR", help="directory of task files")
     s.add_argument("--config", metavar="CONFIG", help="the sweep config (to count missing tasks)")
     s.set_defaults(func=cmd_status)
 
-    m = sub.add_parser("merge", parents=[common], help="merge task files into one HDF5 file")
-    m.add_argument("sources", nargs="+", metavar="DIR", help="sweep directories (or task / merged files)")
-    m.add_argument("-o", "--out", required=True, metavar="FILE")
+    m = add("merge", "merge task files into one HDF5 file with an /index table",
+            "Verify and copy every task into OUT: /tasks/<key> groups (datasets and attributes as "
+            "in the task files) and an /index table with one row per task. Damaged files are "
+            "skipped (exit 1) and moved to DIR/damaged/; files from an earlier physsgd without a "
+            "checksum are merged with a warning.", [common])
+    m.add_argument("sources", nargs="+", metavar="SOURCE", help="sweep directories, task files or merged files")
+    m.add_argument("-o", "--out", required=True, metavar="FILE", help="merged file to write (replaced atomically)")
     m.set_defaults(func=cmd_merge)
 
-    q = sub.add_parser("quickstart", parents=[common, execution],
-                       help="a small greedy mini-batch sweep, merged, analysed and plotted")
-    q.add_argument("--out", "-o", default="physsgd-quickstart", metavar="DIR")
-    q.set_defaults(func=cmd_quickstart)
-
-    a = sub.add_parser("analyze", parents=[common], help="critical point / scaling report of a results file")
-    a.add_argument("results", metavar="RESULTS")
-    a.add_argument("--control", default="batch_size")
-    a.add_argument("--size", default="N")
-    a.add_argument("--observable", default="success")
-    a.add_argument("--out", "-o", metavar="DIR", help="directory for the report's figures")
+    a = add("analyze", "critical point, finite-size scaling and figures of a results file",
+            "Load RESULTS (a merged file, a task file or a directory of task files), locate where "
+            "OBSERVABLE crosses 1/2 as a function of CONTROL for each SIZE, extrapolate in size "
+            "with statistical and systematic errors, assess the transition order, and write a "
+            "report and figures.", [common])
+    a.add_argument("results", metavar="RESULTS", help="merged file, task file or directory of task files")
+    a.add_argument("--control", default="batch_size",
+                   help="control parameter: a column of the table, or a ratio/product of two "
+                        "columns such as batch_size/d")
+    a.add_argument("--size", default="N", help="system-size column for the extrapolation")
+    a.add_argument("--observable", default="success",
+                   help="per-replica observable whose crossing defines the critical point "
+                        "(success, or a continuous one such as overlap)")
+    a.add_argument("--out", "-o", metavar="DIR",
+                   help="directory for report.txt, aggregated.csv and the figures "
+                        "(default: RESULTS without .h5 + _report)")
     a.set_defaults(func=cmd_analyze)
     p.set_defaults(debug=False)
     return p
@@ -134,61 +254,34 @@ def cmd_check(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .executors import Progress, run_tasks
-    from .sweep import load_config, parse_shard, shard
-    sw = load_config(args.config)
-    tasks = sw.tasks
-    label = ""
+    from . import sweep
+    sw = sweep.load_config(args.config)
+    shard = None
     if args.shard:
         try:
-            i, n = parse_shard(args.shard)
+            shard = sweep.parse_shard(args.shard)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        tasks = shard(tasks, i, n)
-        label = f" (shard {i}/{n} of {len(sw.tasks)})"
     if args.executor == "dask" and not args.scheduler:
         raise UsageError("--executor dask needs --scheduler ADDRESS")
     slurm = _slurm_params(args.slurm_param)
     if args.executor in ("local", "inline"):
         _check_threads(args.threads)
     if args.dry_run:
-        from .store import task_files
-        done = set(task_files(args.out)) if os.path.isdir(args.out) else set()
+        from . import taskdir
+        tasks = sweep.shard(sw.tasks, *shard) if shard else sw.tasks
+        done = set(taskdir.task_files(args.out)) if os.path.isdir(args.out) else set()
         for t in tasks:
             print(f"{t.key}  {'done   ' if t.key in done else 'missing'}  {t.label()}")
-        print(f"{len(tasks)} tasks{label}, {sum(t.key in done for t in tasks)} done", file=sys.stderr)
+        print(f"{len(tasks)} tasks, {sum(t.key in done for t in tasks)} done", file=sys.stderr)
         return EXIT_OK
-    from .store import task_files
-    finished = set(task_files(args.out)) if os.path.isdir(args.out) else set()
-    done0 = sum(t.key in finished for t in tasks)
-    _info(args, f"physsgd run: {len(tasks)} tasks{label}, {done0} already done, writing to {args.out}")
-    progress = Progress(len(tasks), already=done0, quiet=args.quiet)
-    try:
-        report = run_tasks(tasks, args.out, executor=args.executor, workers=args.workers,
-                           threads=args.threads, scheduler=args.scheduler, slurm=slurm,
-                           progress=progress)
-    finally:
-        progress.close()
-    if report.removed_temps:
-        _info(args, f"removed {len(report.removed_temps)} temp file(s) of killed runs")
-    ran = len(report.outcomes)
-    how = (f"{report.workers} workers x {report.threads} threads" if report.workers
-           else f"executor {args.executor}, {report.threads} threads per task")
-    _info(args, f"{ran} tasks run in {report.wall_time:.1f}s ({how}), "
-                f"{report.count('done')} done, {report.count('diverged')} diverged, "
-                f"{len(report.failed)} failed; {report.skipped} were already done")
-    if report.failed:
-        first = report.failed[0]
-        _err(f"{len(report.failed)} task(s) failed, e.g. {first.key}: {first.error}; "
-             "their files were not written, re-run to retry")
+    report = sweep.run(sw, args.out, shard=shard, executor=args.executor, workers=args.workers,
+                       threads=args.threads, scheduler=args.scheduler, slurm=slurm,
+                       quiet=args.quiet, merge=args.merge)
+    _info(args, f"task files: {report.out_dir}" + (f"; merged results: {os.path.abspath(args.merge)}"
+                                                   if report.merged else ""))
+    if report.failed or (report.merged is not None and not report.merged.ok):
         return EXIT_RUNTIME
-    if args.merge:
-        from .store import merge
-        if args.shard:
-            _info(args, "--merge ignored with --shard: merge once all shards are done")
-        else:
-            n = merge([args.out], args.merge)
-            _info(args, f"merged {n} tasks into {args.merge}")
     return EXIT_OK
 
 
@@ -217,49 +310,73 @@ def _slurm_params(items) -> dict:
 
 
 def cmd_merge(args) -> int:
-    from .store import merge
+    from .taskdir import merge
     for src in args.sources:
         if not os.path.exists(src):
-            raise UsageError(f"{src}: no such directory or file")
-    n = merge(args.sources, args.out)
-    if n == 0:
-        _err(f"no task files found in {', '.join(args.sources)}")
+            raise UsageError(f"{src}: no such file or directory")
+    if os.path.isdir(args.out):
+        raise UsageError(f"-o {args.out} is a directory; give the merged file's path, e.g. {args.out.rstrip('/')}.h5")
+    rep = merge(args.sources, args.out)
+    for d in rep.damaged:
+        _err(f"damaged, not merged: {d}")
+    if rep.legacy:
+        print(f"physsgd: warning: {len(rep.legacy)} task(s) from an earlier physsgd have no checksum "
+              f"and were merged unverified, e.g. {rep.legacy[0]}", file=sys.stderr)
+    print(f"merged {rep.n_tasks} tasks into {os.path.abspath(args.out)}")
+    if rep.damaged:
+        _err(f"{len(rep.damaged)} damaged file(s) skipped; re-run the sweep to recompute them, then merge again")
         return EXIT_RUNTIME
-    print(f"merged {n} tasks into {args.out}")
     return EXIT_OK
 
 
 def cmd_status(args) -> int:
-    from . import store
+    from . import h5layout, taskdir
+    if not os.path.exists(args.dir):
+        raise UsageError(f"{args.dir}: no such file or directory")
     if not os.path.isdir(args.dir):
-        raise UsageError(f"{args.dir}: no such directory")
-    files = store.task_files(args.dir)
-    infos = {k: store.task_info(p) for k, p in files.items()}
-    running = store.temp_files(args.dir)
+        raise UsageError(f"{args.dir}: not a directory (status reads a directory of task files)")
+    found = taskdir.scan(args.dir, quarantine=True)
+    for d in found.damaged:
+        print(f"damaged: {d} (a run recomputes it)")
+    files = found.finished
+    infos = {k: taskdir.task_info(p) for k, p in files.items()}
+    running = taskdir.live_claims(args.dir)
     if args.config:
         from .sweep import load_config
         sw = load_config(args.config)
-        rows = [(t.point, infos[t.key]["status"] if t.key in infos else "missing") for t in sw.tasks]
-        extra = len(set(infos) - {t.key for t in sw.tasks})
+        keys = {t.key for t in sw.tasks}
+        rows = [(t.point, infos[t.key]["status"] if t.key in infos
+                 else "running" if t.key in running else "missing") for t in sw.tasks]
+        extra = len(set(infos) - keys)
     else:
-        flat = {k: store.flatten(i["params"]) for k, i in infos.items()}
+        flat = {k: h5layout.flatten(i["params"]) for k, i in infos.items()}
         cols = sorted({c for f in flat.values() for c in f})
         varying = [c for c in cols if len({repr(f.get(c)) for f in flat.values()}) > 1]
         rows = [({c: flat[k].get(c) for c in varying}, infos[k]["status"]) for k in infos]
+        rows += [({}, "running") for k in running if k not in infos]
         extra = 0
+    if not infos and not running:
+        msg = f"{args.dir}: no task files yet"
+        if args.config:
+            msg += f" (0 of {len(rows)} tasks done)"
+        print(msg)
+        return EXIT_EMPTY
     print(_status_text(rows))
     if extra:
         print(f"({extra} other task files in {args.dir} are not in this config)")
+    if found.legacy:
+        print(f"({len(found.legacy)} task files from an earlier physsgd have no checksum: unverified)")
     if running:
-        print(f"({len(running)} task(s) being written now or left by killed runs: {', '.join(running[:3])}"
-              f"{' ...' if len(running) > 3 else ''})")
+        holders = sorted(set(running.values()))
+        print(f"({len(running)} task(s) being computed now by {', '.join(holders[:3])})")
     return EXIT_OK
 
 
 def _status_text(rows) -> str:
-    statuses = ["done", "diverged", "missing"]
+    statuses = ["done", "diverged", "running", "missing"]
     total = {s: sum(st == s for _, st in rows) for s in statuses}
-    lines = [f"{len(rows)} tasks: " + ", ".join(f"{total[s]} {s}" for s in statuses)]
+    shown = [s for s in statuses if s != "running" or total["running"]]
+    lines = [f"{len(rows)} tasks: " + ", ".join(f"{total[s]} {s}" for s in shown)]
     axes = []
     for point, _ in rows:
         for k in point:
@@ -268,32 +385,83 @@ def _status_text(rows) -> str:
     for axis in axes:
         counts = {}
         for point, st in rows:
+            if axis not in point:
+                continue
             v = point.get(axis)
             key = v if isinstance(v, (int, float, str, bool)) or v is None else repr(v)
             counts.setdefault(key, {s: 0 for s in statuses})
             counts[key][st if st in statuses else "done"] += 1
         if len(counts) < 2 and len(axes) > 1:
             continue
+        counts = dict(sorted(counts.items(), key=lambda kv: (str(type(kv[0])), kv[0])))
         width = max(len(axis), *(len(str(v)) for v in counts))
         lines.append("")
-        lines.append(f"{axis:>{width}}  " + "  ".join(f"{s:>8}" for s in statuses))
+        lines.append(f"{axis:>{width}}  " + "  ".join(f"{s:>8}" for s in shown))
         for v in counts:
-            lines.append(f"{str(v):>{width}}  " + "  ".join(f"{counts[v][s]:>8}" for s in statuses))
+            lines.append(f"{str(v):>{width}}  " + "  ".join(f"{counts[v][s]:>8}" for s in shown))
     return "\n".join(lines)
+
+
+def _default_report_dir(results) -> str:
+    base = os.path.abspath(results).rstrip(os.sep)
+    if base.endswith((".h5", ".hdf5")):
+        base = os.path.splitext(base)[0]
+    return base + "_report"
 
 
 def cmd_analyze(args) -> int:
     if not os.path.exists(args.results):
-        raise UsageError(f"{args.results}: no such file")
+        raise UsageError(f"{args.results}: no such file or directory")
     try:
         from analysis.report import analyze
     except ImportError as e:
         raise RuntimeError(f"the analysis package is not available ({e})") from None
-    out = analyze(args.results, control=args.control, size=args.size, observable=args.observable,
-                  out_dir=args.out)
-    if out is not None and not isinstance(out, (dict, list)):
-        print(out)
+    out_dir = args.out or _default_report_dir(args.results)
+    _check_results_nonempty(args.results)
+    try:
+        rep = analyze(args.results, control=args.control, size=args.size, observable=args.observable,
+                      out_dir=out_dir)
+    except ValueError as e:
+        raise _column_error(e, args) from None
+    if rep is not None and not isinstance(rep, (dict, list)):
+        print(rep)
+    _print_outputs(rep, out_dir)
     return EXIT_OK
+
+
+def _check_results_nonempty(path):
+    from .taskdir import EmptyInputError, task_files
+    if os.path.isdir(path) and not task_files(path) and not [
+            n for n in os.listdir(path) if n.endswith((".h5", ".hdf5")) and not n.startswith(".")]:
+        raise EmptyInputError(f"{path}: no task files (.h5) in this directory")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise EmptyInputError(f"{path}: empty file")
+
+
+def _column_error(e, args):
+    """analysis lists every column of the table for an unknown name; say which flag it came
+    from and suggest the closest columns instead."""
+    m = re.match(r"unknown column '([^']*)'; columns are: (.*)$", str(e), re.S)
+    if not m:
+        return e
+    name, columns = m.group(1), [c.strip() for c in m.group(2).split(",")]
+    flag = next((f for f, v in (("--control", args.control), ("--size", args.size),
+                                ("--observable", args.observable)) if name == v or name in str(v)), None)
+    close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    where = f"{flag} {name}" if flag else repr(name)
+    return UsageError(f"{where}: no such column in {args.results}{hint} ({len(columns)} columns; "
+                      "python -c \"import analysis; print(analysis.load('FILE').columns)\" lists them)")
+
+
+def _print_outputs(rep, out_dir):
+    if not os.path.isdir(out_dir):
+        return
+    figures = list(getattr(rep, "figures", {}).values()) if rep is not None else []
+    parts = [f"report: {os.path.join(out_dir, 'report.txt')}"]
+    if figures:
+        parts.append(f"figures: {', '.join(os.path.basename(f) for f in figures)} in {out_dir}")
+    print("; ".join(parts), file=sys.stderr)
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,38 +477,39 @@ def quickstart_config_path() -> str:
 
 
 def cmd_quickstart(args) -> int:
-    from .executors import Progress, run_tasks
-    from .store import merge
-    from .sweep import load_config
+    from . import sweep
     _check_threads(args.threads)
     config = quickstart_config_path()
-    sw = load_config(config)
-    out = args.out
+    sw = sweep.load_config(config)
+    out = os.path.abspath(args.out)
     tasks_dir = os.path.join(out, "tasks")
     results = os.path.join(out, "results.h5")
     t0 = time.time()
     _info(args, f"physsgd quickstart: greedy mini-batch sweep ({config}), {len(sw.tasks)} tasks -> {out}")
-    progress = Progress(len(sw.tasks), quiet=args.quiet)
-    try:
-        report = run_tasks(sw.tasks, tasks_dir, workers=args.workers, threads=args.threads, progress=progress)
-    finally:
-        progress.close()
+    report = sweep.run(sw, tasks_dir, workers=args.workers, threads=args.threads, quiet=args.quiet,
+                       merge=results)
     if report.failed:
-        _err(f"{len(report.failed)} task(s) failed, e.g. {report.failed[0].error}")
         return EXIT_RUNTIME
-    merge([tasks_dir], results)
+    if report.merged is None:
+        _err(f"not every task is finished (another run is computing {len(report.elsewhere)}); "
+             "re-run the quickstart once it is done")
+        return EXIT_RUNTIME
     _info(args, f"ran in {time.time() - t0:.1f}s; results: {results}")
     try:
         from analysis.report import analyze
     except ImportError:
         analyze = None
     if analyze is not None:
+        _info(args, "analysing: critical points, finite-size scaling, figures (the first run also "
+                    "compiles the analysis kernels, up to a minute) ...")
         try:
             # m_c(N) with its growth law, and m/d: if m_c grows like d, (m/d)_c(N) has a limit
             rep = analyze(results, control="batch_size", size="N", observable="success", out_dir=out,
                           controls=QUICKSTART_CONTROLS)
             if rep is not None and not isinstance(rep, (dict, list)):
                 print(rep)
+            _info(args, f"results: {results}")
+            _print_outputs(rep, out)
             return EXIT_OK
         except Exception as e:                     # the simple table below still tells the story
             if args.debug:
@@ -350,14 +519,14 @@ def cmd_quickstart(args) -> int:
     print(format_success_table(table))
     png = os.path.join(out, "success_vs_m.png")
     plot_success(table, png)
-    print(f"plot: {png}")
+    _info(args, f"results: {results}; plot: {png}")
     return EXIT_OK
 
 
 def success_table(results) -> dict:
     """{N: [(m, p, dp, replicas), ...]}: success probability vs batch size m, pooled over seeds."""
     import numpy as np
-    from .store import read_index
+    from .taskdir import read_index
     idx = read_index(results)
     out = {}
     for N in sorted(set(idx["teacher.N"].tolist())):
@@ -388,7 +557,8 @@ def plot_success(table, path):
         m, p, dp, _ = zip(*rows)
         ax.errorbar(m, p, yerr=dp, marker="o", capsize=2, label=f"N={N}")
     ax.set_xlabel("mini-batch size m")
-    ax.set_ylabel("success probability")
+    ax.set_ylabel("P(success)")
+    ax.set_title("greedy training: success probability vs m")
     ax.set_ylim(-0.05, 1.05)
     ax.legend()
     fig.tight_layout()

@@ -68,8 +68,8 @@ class Dataset:
 
     @classmethod
     def from_arrays(cls, X, y, test_fraction: float = 0.2, batches: str = "epochs") -> "Dataset":
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+        test_fraction = v.real("test_fraction", test_fraction, 0, 1, low_open=True, high_open=True)
+        X, y = _real_array("X", X), _real_array("y", y)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (samples, features); got shape {X.shape}")
         if y.shape != (X.shape[0],):
@@ -93,6 +93,18 @@ class Dataset:
         if self.user_data:
             out.update(user_data=True, test_fraction=self.test_fraction, shape=list(self.X.shape))
         return out
+
+
+def _real_array(name, a) -> np.ndarray:
+    """A float64 copy of user data: real numbers (or booleans) only, never silently cast."""
+    if a is None or isinstance(a, (str, bytes)):
+        raise ValueError(f"{name} must be an array of real numbers; got {type(a).__name__}")
+    arr = np.asarray(a)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must be real; got a complex array (dtype {arr.dtype})")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be an array of real numbers; got dtype {arr.dtype}")
+    return arr.astype(np.float64)
 
 
 def _check_common(data):

@@ -76,10 +76,7 @@ class Committee:
         if self.activation == "sign" and self.output == "sign" and K % 2 == 0:
             raise ValueError(f"K={K}: a majority vote of sign units needs odd K (ties are undefined)")
         if self.second_layer is not None:
-            sl = tuple(float(v.real(f"second_layer[{i}]", x)) for i, x in enumerate(self.second_layer))
-            if len(sl) != K:
-                raise ValueError(f"second_layer has {len(sl)} values; it needs K={K}")
-            object.__setattr__(self, "second_layer", sl)
+            object.__setattr__(self, "second_layer", v.reals("second_layer", self.second_layer, K))
         object.__setattr__(self, "N", N)
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "d", d)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .h5layout import write_result
+
 
 @dataclass
 class TrainResult:
@@ -84,7 +86,6 @@ class TrainResult:
         return out
 
     def to_hdf5(self, path_or_group, attrs: dict | None = None) -> None:
-        from .store import write_result
         write_result(path_or_group, self, attrs=attrs)
 
     def __eq__(self, other) -> bool:  # bitwise comparison, NaN == NaN (used by reproducibility tests)

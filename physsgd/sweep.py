@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from .algorithms import SGD, Greedy, algorithm_from_dict
 from .data import Dataset, Online, data_from_dict
 from .models import Committee
-from .store import canonical_json
+from .h5layout import canonical_json
 
 SECTIONS = ("teacher", "student", "algorithm", "data", "run")
 TOP_LEVEL = SECTIONS + ("grid", "meta")
@@ -159,15 +159,36 @@ class _Unresolved(Exception):
     """An expression needs a name whose value is itself still being derived."""
 
 
+MAX_EXPR_CHARS, MAX_EXPR_NODES = 500, 200
+MAX_MAGNITUDE = 2 ** 63        # every literal and intermediate value must be smaller
+
+
 def evaluate(expr: str, names: dict, pending=()):
     """Evaluate an arithmetic expression over ``names`` (dotted names like ``teacher.N`` allowed).
 
     Not ``eval``: only numeric literals, names, arithmetic operators and the functions in _FUNCS.
+    Bounded: at most MAX_EXPR_CHARS characters and MAX_EXPR_NODES syntax nodes, and every literal
+    and intermediate value below 2**63 in magnitude (finite for floats), so no expression can run
+    for long or fill the memory (``9**9**9**9`` is refused before it is computed).
     """
+    if len(expr) > MAX_EXPR_CHARS:
+        raise ValueError(f"expression of {len(expr)} characters is too long (allowed: at most "
+                         f"{MAX_EXPR_CHARS})")
     try:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError:
         raise ValueError(f"cannot parse expression {expr!r}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"expression {expr[:40]!r}... is nested too deeply") from None
+    n_nodes = sum(1 for _ in ast.walk(tree))
+    if n_nodes > MAX_EXPR_NODES:
+        raise ValueError(f"expression {expr[:40]!r}... has {n_nodes} terms; allowed: at most {MAX_EXPR_NODES}")
+
+    def bounded(v):
+        if isinstance(v, float) and not math.isfinite(v) or isinstance(v, (int, float)) and abs(v) >= MAX_MAGNITUDE:
+            raise ValueError(f"value out of range in {expr!r}: {_short_num(v)} (allowed: finite, "
+                             "|value| < 2**63)")
+        return v
 
     def name_of(node):
         if isinstance(node, ast.Name):
@@ -182,7 +203,7 @@ def evaluate(expr: str, names: dict, pending=()):
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
                 and not isinstance(node.value, bool):
-            return node.value
+            return bounded(node.value)
         if isinstance(node, (ast.Name, ast.Attribute)):
             name = name_of(node)
             if name is None:
@@ -199,19 +220,30 @@ def evaluate(expr: str, names: dict, pending=()):
             return value
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             a, b = ev(node.left), ev(node.right)
-            if isinstance(node.op, ast.Pow) and abs(b) > 64:
-                raise ValueError(f"exponent {b} too large in {expr!r}")
+            if isinstance(node.op, ast.Pow):
+                if abs(b) > 64:
+                    raise ValueError(f"exponent {_short_num(b)} too large in {expr!r} (allowed: |exponent| <= 64)")
+                if abs(a) > 1 and b > 0 and b * math.log2(abs(a)) >= 63:
+                    raise ValueError(f"value out of range in {expr!r}: {_short_num(a)}**{_short_num(b)} "
+                                     "(allowed: finite, |value| < 2**63)")
             try:
-                return _BINOPS[type(node.op)](a, b)
+                out = _BINOPS[type(node.op)](a, b)
             except ZeroDivisionError:
                 raise ValueError(f"division by zero in {expr!r}") from None
+            except OverflowError:
+                raise ValueError(f"value out of range in {expr!r} (allowed: finite, |value| < 2**63)") from None
+            if isinstance(out, complex):
+                raise ValueError(f"{expr!r} gives a complex number (a negative number to a fractional power)")
+            return bounded(out)
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNOPS:
             return _UNOPS[type(node.op)](ev(node.operand))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS \
                 and not node.keywords:
             try:
-                return _FUNCS[node.func.id](*[ev(a) for a in node.args])
+                return bounded(_FUNCS[node.func.id](*[ev(a) for a in node.args]))
             except (TypeError, ValueError, OverflowError) as e:
+                if str(e).startswith("value out of range"):
+                    raise
                 raise ValueError(f"{node.func.id}(...) failed in {expr!r}: {e}") from None
         raise ValueError(f"unsupported syntax in {expr!r}; allowed: numbers, parameter names, "
                          f"+ - * / // % **, {', '.join(_FUNCS)}")
@@ -219,11 +251,18 @@ def evaluate(expr: str, names: dict, pending=()):
     return ev(tree)
 
 
+def _short_num(v) -> str:
+    from ._validate import show
+    return show(v) if isinstance(v, int) else f"{v:.6g}"
+
+
 def _names_in(expr: str) -> set:
     """Names an expression refers to (dotted names joined), for telling variables from typos."""
+    if len(expr) > MAX_EXPR_CHARS:
+        return set()
     try:
         tree = ast.parse(expr.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         return set()
     out = set()
     for node in ast.walk(tree):
@@ -595,6 +634,8 @@ def _spec_error(ctx, section, err, origin, spec, at):
     value = spec.get(name) if name else None
     if isinstance(value, str) and re.search(r"[*/+()-]", value):
         msg += " (derived values, i.e. expressions, belong in [grid])"
+    elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value):
+        msg += f" (a number in quotes is a string in TOML: write {name} = {value.strip()})"
     if not src.startswith("grid"):
         msg += at
     return ctx.error(src, msg)
@@ -659,8 +700,14 @@ def _check_run(run: dict, origin, ctx, at, params) -> dict:
             check(*build_specs({**params, "run": out})[:4], **out)
         except ValueError as e:
             m = re.match(r"^(\w+)=", str(e))
-            raise fail(m.group(1) if m and m.group(1) in RUN_FIELDS else "stop"
-                       if "stop" in str(e) else "run", str(e)) from None
+            name = m.group(1) if m else None
+            if name in RUN_FIELDS:
+                raise fail(name, str(e)) from None
+            for section in ("algorithm", "data", "student", "teacher"):
+                if name and f"{section}.{name}" in origin:      # e.g. batch_size, label_noise
+                    src = origin[f"{section}.{name}"]
+                    raise ctx.error(src, str(e) + ("" if src.startswith("grid") else at)) from None
+            raise fail("stop" if "stop" in str(e) else "run", str(e)) from None
     return out
 
 
@@ -721,36 +768,98 @@ class TaskOutcome:
     extra: dict = field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------------------------
+# The one entry point that runs a sweep (used by `physsgd run`, `physsgd quickstart`, the studies)
+
 def run(config, out, *, shard=None, executor="local", workers=None, threads=None, scheduler=None,
         slurm=None, progress=None, quiet=False, merge=None):
-    """Run a sweep: the one library entry point behind ``physsgd run``, the quickstart and the
-    studies under runs/.
+    """Run a sweep into the task directory ``out``, computing only what is missing; returns a
+    ``physsgd.executors.RunReport``.
 
-    config: a TOML path or a loaded ``Sweep``; out: the task directory (resumes: finished tasks
-    are skipped); shard: "i/n" or (i, n), this run's round-robin slice; executor, workers,
-    threads, scheduler, slurm: as ``physsgd run``; progress: None (a bar on a terminal, one line
-    per task otherwise), False (silent) or a callable(task, outcome, report); merge: a file to
-    merge the directory into after a complete, unsharded run. Returns the executors' RunReport.
+    config: a TOML path, or a Sweep (``load_config`` / ``parse_config``).
+    shard: None, "i/n" or (i, n): only the i-th (0-based) of n round-robin slices of the tasks.
+    executor: "local" (processes; ``workers=1`` runs in this process), "inline", "dask" (needs
+        ``scheduler``: an address or a scheduler JSON file), "slurm" / "submitit-local" (``slurm``:
+        dict of submitit parameters, e.g. {"slurm_partition": "short", "timeout_min": 30}).
+    workers, threads: tasks in parallel and numba threads per task (default: from the cores).
+    progress: None: a progress bar on a terminal, one line per task otherwise, plus status lines
+        (all on stderr); False: print nothing; a callable ``progress(task, outcome, report)``
+        called after every task instead of the default display (status lines still printed).
+    quiet: print only failures, damaged files and errors.
+    merge: a file path: once every task of the sweep is finished, merge ``out`` into it
+        (``report.merged`` is then the ``taskdir.MergeReport``); ignored for a shard.
+
+    A task that fails does not raise: see ``report.failed`` / ``report.ok``. Raises ConfigError
+    (bad config, nothing run), ``executors.SweepIOError`` (a result cannot be written, e.g. a full
+    disk), ``executors.SweepError`` (lost scheduler, dying workers) and ``executors.Interrupted``
+    (SIGINT / SIGTERM; ``exit_code`` 130 / 143); finished task files are kept in every case, and
+    calling ``run`` again resumes.
     """
-    from . import executors, store
+    import os
+    import sys
+
+    from . import executors, taskdir
     sw = config if isinstance(config, Sweep) else load_config(config)
-    tasks = sw.tasks
+    tasks, label = sw.tasks, ""
     if shard is not None:
-        i, n = parse_shard(shard) if isinstance(shard, str) else shard
-        tasks = _round_robin(tasks, i, n)
-    bar = None
+        i, n = parse_shard(shard) if isinstance(shard, str) else tuple(shard)
+        tasks = _round_robin(sw.tasks, i, n)
+        label = f" (shard {i}/{n} of {len(sw.tasks)})"
+    silent = progress is False
+    say_all = not silent and not quiet
+
+    def say(msg):
+        if say_all:
+            print(msg, file=sys.stderr, flush=True)
+
+    display = None
     if progress is None:
-        done = set(store.task_files(out)) if os.path.isdir(out) else set()
-        bar = executors.Progress(len(tasks), already=sum(t.key in done for t in tasks), quiet=quiet)
-        progress = bar
-    elif progress is False:
-        progress = None
+        display = executors.Progress(len(tasks), quiet=quiet or silent)
+        callback = display
+    elif callable(progress):
+        callback = progress
+    else:
+        callback = None
+
+    def notice(message, kind="info", **info):
+        if silent:
+            return
+        if kind == "plan":
+            if display is not None:
+                display.n = display.already = info["skipped"]
+            message = f"physsgd run: {info['total']} tasks{label}, {message}"
+        if display is not None:
+            display.notice(message, kind=kind, **{k: v for k, v in info.items() if k == "line"})
+        elif kind == "damaged" or (not quiet and kind != "compile-tick"):
+            print(message, file=sys.stderr, flush=True)
+
     try:
         report = executors.run_tasks(tasks, out, executor=executor, workers=workers, threads=threads,
-                                     scheduler=scheduler, slurm=slurm, progress=progress)
+                                     scheduler=scheduler, slurm=slurm, progress=callback, notice=notice)
     finally:
-        if bar is not None:
-            bar.close()
-    if merge and shard is None and report.ok:
-        store.merge([out], merge)
+        if display is not None:
+            display.close()
+    if report.removed_temps:
+        say(f"removed {len(report.removed_temps)} temp file(s) left by killed runs")
+    say(report.summary())
+    if report.failed and not silent:
+        first = report.failed[0]
+        task = next((t for t in tasks if t.key == first.key), None)
+        print(f"physsgd: {len(report.failed)} task(s) failed, e.g. {first.key} "
+              f"({task.label() if task else ''}): {first.error}; their files were not written; "
+              "re-run the same command to resume (it retries them)", file=sys.stderr, flush=True)
+    if merge is not None:
+        if shard is not None:
+            say("merge skipped for a shard: merge once every shard is done "
+                f"(physsgd merge {report.out_dir} -o {merge})")
+        elif not report.complete:
+            missing = report.total - report.finished
+            say(f"not merged: {missing} task(s) are not finished (failed, or running in another "
+                f"run); merge once all are done (physsgd merge {report.out_dir} -o {merge})")
+        else:
+            report.merged = taskdir.merge([report.out_dir], os.fspath(merge))
+            for d in report.merged.damaged:
+                print(f"physsgd: damaged, not merged: {d}", file=sys.stderr, flush=True)
+            say(f"merged {report.merged.n_tasks} tasks into {merge}")
     return report
+

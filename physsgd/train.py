@@ -193,6 +193,11 @@ def check_args(teacher, student, algo, data, steps=None, epochs=None, alpha=None
     success_eps = v.real("success_eps", success_eps, 0)
     init = _check_init(init, teacher, student, replicas, init_scale)
 
+    if teacher is not None and teacher.classifier and data.label_noise > 1:
+        raise ValueError(f"label_noise={data.label_noise} is the probability of flipping each label of "
+                         f"a classifier teacher (output={teacher.output!r}); allowed: [0, 1] (it is "
+                         "the std of additive noise only for a regression teacher, output='sum')")
+
     samples_per_step = algo.batch_size
     if isinstance(algo, Greedy) and algo.new_batch == "proposal":
         samples_per_step *= student.n_weights
@@ -209,6 +214,13 @@ def check_args(teacher, student, algo, data, steps=None, epochs=None, alpha=None
     measure = _check_measure(measure, algo, student)
     if threads is not None:
         v.integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
+    if engine != "overlaps":        # the overlap chain draws no inputs and stores no weights
+        M = teacher.K if teacher is not None else 0
+        v.check_memory(replicas=replicas, records=len(record_steps), N=student.N, K=student.K,
+                       M=M, F=student.d, F_teacher=teacher.d if teacher is not None else 0,
+                       batch_size=algo.batch_size, P=data.P if finite else 0,
+                       test_size=data.test_size if eps_g_mode(teacher, student, algo, data) == kc.EG_TESTSET else 0,
+                       threads=min(replicas, threads or numba.config.NUMBA_NUM_THREADS))
     plan = RunPlan(replicas, seed, init_scale, success_eps, samples_per_step, total, record_steps,
                    check_every, probe_every, window, engine, measure, init, stop)
     if engine == "overlaps":
@@ -350,32 +362,53 @@ def _check_specs(teacher, student, algo, data):
                          f"allowed: 1 <= batch_size <= P")
 
 
+MAX_STEPS = 10 ** 12     # per replica: days of compute even for the smallest networks
+MAX_RECORDS = 10 ** 6    # record points (each one stores every observable of every replica)
+
+
 def _total_steps(steps, epochs, alpha, finite, steps_per_epoch, N, samples_per_step):
     given = [name for name, val in (("steps", steps), ("epochs", epochs), ("alpha", alpha)) if val is not None]
     if len(given) != 1:
         raise ValueError(f"give exactly one of steps, epochs, alpha; got {given or 'none'}")
     if steps is not None:
-        return v.integer("steps", steps, 1)
+        return v.integer("steps", steps, 1, MAX_STEPS)
     if epochs is not None:
         if not finite:
             raise ValueError("epochs needs a finite training set (ps.Dataset); use steps or alpha online")
-        return v.integer("epochs", epochs, 1) * steps_per_epoch
+        epochs = v.integer("epochs", epochs, 1)
+        if epochs * steps_per_epoch > MAX_STEPS:
+            raise ValueError(f"epochs={v.show(epochs)} gives {epochs * steps_per_epoch:.3g} steps "
+                             f"({steps_per_epoch} per epoch); allowed: epochs <= "
+                             f"{MAX_STEPS // steps_per_epoch} (at most {MAX_STEPS:.0e} steps)")
+        return epochs * steps_per_epoch
     alpha = v.real("alpha", alpha, 0, low_open=True)
-    return max(1, math.ceil(alpha * N / samples_per_step - 1e-9))
+    total = alpha * N / samples_per_step
+    if not total <= MAX_STEPS:
+        raise ValueError(f"alpha={alpha:g} gives {total:.3g} steps of {samples_per_step} samples at "
+                         f"N={N}; allowed: alpha <= {MAX_STEPS * samples_per_step / N:.3g} (at most "
+                         f"{MAX_STEPS:.0e} steps)")
+    return max(1, math.ceil(total - 1e-9))
 
 
 def _record_grid(record, total):
-    if np.isscalar(record):
-        n = v.integer("record", record, 2)
+    if np.isscalar(record) or record is None:
+        n = v.integer("record", record, 2, MAX_RECORDS)
         # n - 1 log-spaced points from step 1 to the last step (geomspace(1, t, 1) would be [1])
-        grid = np.unique(np.round(np.geomspace(1, total, max(n - 1, 2))).astype(np.int64))
+        grid = np.unique(np.round(np.geomspace(1, total, max(min(n - 1, total), 2))).astype(np.int64))
         grid = grid[-(n - 1):]
         return np.concatenate([[0], grid]).astype(np.int64)
-    grid = np.asarray(record)
-    if grid.ndim != 1 or grid.size == 0 or not np.issubdtype(grid.dtype, np.integer):
-        raise ValueError("record must be an integer >= 2 or a 1-D array of integer steps")
+    try:
+        grid = np.asarray(record)
+    except (ValueError, TypeError):
+        grid = np.asarray([None])
+    if grid.ndim != 1 or grid.size == 0 or grid.dtype == bool or not np.issubdtype(grid.dtype, np.integer):
+        raise ValueError(f"record={v.show(record)} must be an integer in [2, {MAX_RECORDS}] (the number "
+                         "of record points) or a 1-D array of integer steps")
+    if grid.size > MAX_RECORDS:
+        raise ValueError(f"record has {grid.size} steps; allowed: at most {MAX_RECORDS} record points")
     if np.any(np.diff(grid) <= 0) or grid[0] < 0 or grid[-1] > total:
-        raise ValueError(f"record steps must be strictly increasing within [0, {total}]")
+        raise ValueError(f"record={v.show(list(map(int, grid)))}: record steps must be strictly "
+                         f"increasing within [0, {total}] (the run's {total} steps)")
     return grid.astype(np.int64)
 
 

@@ -1,4 +1,5 @@
 """The physsgd command line: exit codes, one-line messages, run/status/merge/quickstart/analyze."""
+import os
 import subprocess
 import sys
 import types
@@ -39,16 +40,19 @@ def test_bad_config_exit_2_one_line_nothing_written(tmp_path, capsys, grid, repl
     (["run", "{cfg}", "--out", "{out}", "--shard", "2/2"], "--shard"),
     (["run", "{missing}", "--out", "{out}"], "cannot read config"),
     (["run", "{cfg}", "--out", "{out}", "--slurm-param", "nonsense"], "KEY=VALUE"),
-    (["status", "{missing}"], "no such directory"),
+    (["status", "{missing}"], "{missing}: no such file or directory"),
+    (["status", "{cfg}"], "not a directory"),
     (["run", "{cfg}", "--out", "{out}", "--threads", "100000"], "exceeds"),
-    (["merge", "{missing}", "-o", "{out}/m.h5"], "no such directory"),
+    (["merge", "{missing}", "-o", "{out}/m.h5"], "{missing}: no such file or directory"),
+    (["analyze", "{missing}"], "{missing}: no such file or directory"),
+    (["check", "{missing}"], "cannot read config"),
 ])
 def test_bad_arguments_exit_2(tmp_path, capsys, argv, fragment):
     cfg = tmp_path / "ok.toml"
     cfg.write_text(config_text())
     fill = {"cfg": cfg, "out": tmp_path / "out", "missing": tmp_path / "missing"}
     code, _, err = run_main(capsys, *[a.format(**fill) for a in argv])
-    assert code == 2 and fragment in err and err.count("\n") == 1
+    assert code == 2 and fragment.format(**fill) in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
 
 
@@ -91,7 +95,7 @@ def test_run_status_merge_and_runtime_failure(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     code, _, err = run_main(capsys, "run", cfg, "--out", blocker / "sub")
-    assert code == 1 and "cannot create output directory" in err and err.count("\n") == 2  # + start line
+    assert code == 1 and "cannot create output directory" in err and err.count("\n") == 1
 
 
 def test_check_command(tmp_path, capsys):
@@ -120,6 +124,8 @@ def test_quickstart_flow_with_fallback_table(tmp_path, capsys, monkeypatch):
     assert code == 0, err
     assert "success probability" in text and "N=12:" in text and "N=20:" in text
     assert (tmp_path / "qs" / "results.h5").exists() and (tmp_path / "qs" / "success_vs_m.png").exists()
+    assert err.strip().splitlines()[-1] == (f"results: {tmp_path / 'qs' / 'results.h5'}; "
+                                            f"plot: {tmp_path / 'qs' / 'success_vs_m.png'}")
 
 
 def test_analyze_calls_the_report_lazily(tmp_path, capsys, monkeypatch):
@@ -128,12 +134,14 @@ def test_analyze_calls_the_report_lazily(tmp_path, capsys, monkeypatch):
     mod.analyze = lambda path, **kw: calls.append((path, kw)) or "REPORT"
     monkeypatch.setitem(sys.modules, "analysis.report", mod)
     res = tmp_path / "r.h5"
-    res.write_bytes(b"")
+    res.write_bytes(b"x")
     code, text, _ = run_main(capsys, "analyze", res, "--control", "batch_size", "--size", "N",
                              "--observable", "success", "--out", tmp_path / "rep")
     assert code == 0 and "REPORT" in text
     assert calls == [(str(res), dict(control="batch_size", size="N", observable="success",
                                      out_dir=str(tmp_path / "rep")))]
+    code, text, _ = run_main(capsys, "analyze", res)                  # default: next to the results
+    assert calls[-1][1]["out_dir"] == str(tmp_path / "r_report")
     code, _, err = run_main(capsys, "analyze", tmp_path / "nope.h5")
     assert code == 2 and "no such file" in err
 
@@ -190,3 +198,117 @@ def test_quickstart_report_shows_mc_per_size_and_limits(tmp_path, capsys, monkey
     # m/d is the quantity with a finite limit if m_c grows like d: its extrapolation is shown
     assert re.search(rf"(?m)^  \(batch_size/d\)_c\(inf\) = {num} ± {num} \(stat\) ± {num} \(sys\) = ± {num} \(total\)",
                      report), report
+
+
+# --------------------------------------------------------------------------------------------
+# Exit codes, empty input, damaged files, help
+
+def _sweep_dir(tmp_path, n=3, damaged=0):
+    """A task directory written by physsgd (fake results), ``damaged`` of them corrupted."""
+    from test_store import fake_result, write_sweep_task
+    d = tmp_path / "d"
+    d.mkdir()
+    paths = [write_sweep_task(d, fake_result(seed=i))[1] for i in range(n)]
+    for p in paths[:damaged]:
+        with h5py.File(p, "r+") as f:
+            f["eps_g"][0, 0] = 7.0
+    return d, paths
+
+
+def test_empty_input_is_exit_3_with_one_clear_line(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, text, err = run_main(capsys, "status", empty)
+    assert code == 3 and text.strip() == f"{empty}: no task files yet"
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(config_text(seeds="[0]"))
+    code, text, _ = run_main(capsys, "status", empty, "--config", cfg)
+    assert code == 3 and "(0 of 10 tasks done)" in text
+    code, _, err = run_main(capsys, "merge", empty, "-o", tmp_path / "m.h5")
+    assert code == 3 and err == f"physsgd: error: no task files in {empty}\n"
+    assert "Size must be positive" not in err and not (tmp_path / "m.h5").exists()
+    code, _, err = run_main(capsys, "analyze", empty)
+    assert code == 3 and err.count("\n") == 1 and "no task files" in err
+    (tmp_path / "zero.h5").write_bytes(b"")
+    code, _, err = run_main(capsys, "analyze", tmp_path / "zero.h5")
+    assert code == 3 and "empty file" in err
+
+
+def test_merge_skips_damaged_files_by_name_and_exits_1(tmp_path, capsys):
+    d, paths = _sweep_dir(tmp_path, n=3, damaged=1)
+    code, text, err = run_main(capsys, "merge", d, "-o", tmp_path / "m.h5")
+    assert code == 1
+    assert f"damaged, not merged: {paths[0]}: checksum mismatch" in err and "moved to " in err
+    assert text.strip() == f"merged 2 tasks into {tmp_path / 'm.h5'}"
+    assert len(list((d / "damaged").glob("*.h5"))) == 1
+    code, text, err = run_main(capsys, "merge", d, "-o", tmp_path / "m.h5")     # now clean
+    assert code == 0 and err == ""
+
+
+def test_status_verifies_and_reports_damaged_and_running_tasks(tmp_path, capsys):
+    d, paths = _sweep_dir(tmp_path, n=3, damaged=1)
+    from physsgd import taskdir
+    with taskdir.Claims(d) as c:
+        c.acquire("0" * 16)
+        code, text, _ = run_main(capsys, "status", d)
+    assert code == 0
+    assert text.startswith(f"damaged: {paths[0]}: checksum mismatch: the data changed after the file "
+                           "was written; moved to ")
+    assert "3 tasks: 2 done, 0 diverged, 1 running, 0 missing" in text
+    assert f"(1 task(s) being computed now by pid {os.getpid()} on " in text
+
+
+def test_analyze_unknown_column_names_the_flag_and_suggests(tmp_path, capsys):
+    d, _ = _sweep_dir(tmp_path, n=3)
+    code, _, err = run_main(capsys, "analyze", d, "--size", "NN", "--control", "lr")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"physsgd: error: --size NN: no such column in {d}; did you mean N?")
+    assert len(err) < 300                                          # not every column of the table
+
+
+def test_every_command_and_option_is_documented_with_defaults(capsys):
+    parser = cli._parser()
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    assert set(sub.choices) == {"quickstart", "check", "run", "status", "merge", "analyze"}
+    for name, p in sub.choices.items():
+        assert p.description and len(p.description) > 40, name
+        help_line = next(c.help for c in sub._choices_actions if c.dest == name)
+        assert help_line, name
+        for action in p._actions:
+            assert action.help, (name, action.dest)
+        text = p.format_help()
+        for action in p._actions:
+            if action.option_strings and action.default not in (None, False, [], "==SUPPRESS=="):
+                assert f"(default: {action.default})" in " ".join(text.split()), (name, action.dest)
+        assert "exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 nothing to work on" in text
+    top = parser.format_help()
+    assert "NUMBA_CACHE_DIR" in top
+    for code in ("0", "1", "2", "3", "130", "143"):
+        assert f"\n  {code} " in top
+
+
+def test_exit_codes_are_documented_alike_in_help_docstring_and_readme():
+    import re
+    def table(text):
+        return {int(c) for c in re.findall(r"(?m)^\s*[|`]*\s*`?(\d{1,3})`?\s*[|`]?\s{1,}\S", text)
+                if int(c) in (0, 1, 2, 3, 130, 143)}
+    expected = {0, 1, 2, 3, 130, 143}
+    assert table(cli.__doc__) == expected
+    assert table(cli.EPILOG) == expected
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Exit codes"):][:2000]
+    assert table(section) == expected
+    assert (cli.EXIT_OK, cli.EXIT_RUNTIME, cli.EXIT_USAGE, cli.EXIT_EMPTY, cli.EXIT_SIGINT,
+            cli.EXIT_SIGTERM) == (0, 1, 2, 3, 130, 143)
+
+
+def test_run_and_merge_print_where_their_outputs_are(tmp_path, capsys, monkeypatch):
+    import physsgd
+    from test_sweep_run import ok_train
+    monkeypatch.setattr(physsgd, "train", ok_train)
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(config_text(seeds="[0]"))
+    code, _, err = run_main(capsys, "run", cfg, "--out", tmp_path / "out", "--workers", "1",
+                            "--merge", tmp_path / "r.h5")
+    assert code == 0
+    assert err.strip().splitlines()[-1] == f"task files: {tmp_path / 'out'}; merged results: {tmp_path / 'r.h5'}"

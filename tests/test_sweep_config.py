@@ -162,6 +162,25 @@ BAD = [
     ("[grid]\nN = [12]\nseed = [0, 0]\n", {}, ["same task"]),
     ("[grid]\nN = [12]\n", {"steps = 20": "epochs = 2"}, ["run.epochs", "Dataset"]),
     ("[grid]\nN = [12]\nstop = [\"sucess\"]\n", {}, ["grid.stop", "'sucess' is not allowed"]),
+    # numbers that do not fit, and expressions that would run for minutes: refused at check time
+    ("[grid]\nN = [12]\nbatch_size = \"1e30\"\n", {}, ["x.toml:29:", "grid.batch_size", "value out of range in '1e30'"]),
+    ("[grid]\nN = [12]\nbatch_size = \"1e15\"\n", {}, ["x.toml:29:", "grid.batch_size",
+                                                     "batch_size=1000000000000000: this run needs about"]),
+    ("[grid]\nN = [12]\n", {'kind = "Greedy"': 'kind = "Greedy"\nbatch_size = "1e30"'},
+     ["x.toml:18:", "algorithm.batch_size", "a number in quotes is a string in TOML: write batch_size = 1e30"]),
+    ("[grid]\nN = [12]\nbatch_size = \"((2**60)**60)**60\"\n", {}, ["x.toml:29:", "grid.batch_size", "value out of range"]),
+    ("[grid]\nN = [12]\nbatch_size = \"9**9**9**9\"\n", {}, ["grid.batch_size", "exponent 387420489 too large"]),
+    ("[grid]\nN = [12]\nbatch_size = \"" + "+".join(["1"] * 300) + "\"\n", {}, ["grid.batch_size", "too long"]),
+    ("[grid]\nN = [12]\nbatch_size = \"" + "(" * 220 + "1" + ")" * 220 + "\"\n", {}, ["grid.batch_size", "cannot parse"]),
+    ("[grid]\nN = [12]\nbatch_size = [99999999999999999999999999999]\n", {},
+     ["x.toml:29:", "grid.batch_size", "batch_size=999999...(29 digits) is out of range"]),
+    ("[grid]\nN = [12]\nbatch_size = \"99999999999999999999999999 // 10**20\"\n", {},
+     ["x.toml:29:", "grid.batch_size", "value out of range"]),
+    ("[grid]\nN = [12]\n", {"steps = 20": "steps = 9223372036854775807"}, ["x.toml:24:", "run.steps",
+                                                                       "allowed: integer in [1, 1000000000000]"]),
+    ("[grid]\nN = [12]\nrecord = [[0, 10, 1000]]\n", {}, ["grid.record", "within [0, 20]"]),
+    ("[grid]\nN = [12]\nlabel_noise = [1.5]\n", {}, ["grid.label_noise", "allowed: [0, 1]"]),
+    ("[grid]\nN = [12]\ntemperature = [nan]\n", {}, ["grid.temperature", "temperature=nan is out of range"]),
 ]
 
 
