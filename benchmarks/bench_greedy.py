@@ -1,6 +1,19 @@
-"""Greedy single-flip sweeps of a binary tree committee: physsgd vs a NumPy peer.
+"""Greedy single-flip sweeps of a binary tree committee: physsgd's bit-level path against its
+float path, the previous release, NumPy peers and the machine's limit, in one run.
 
-    python benchmarks/bench_greedy.py [--quick] [--check] [--out FILE]
+    python benchmarks/bench_greedy.py [--quick] [--check] [--previous REF] [--out FILE]
+
+Engines (same chain, same sizes, measured in this run):
+- ``bits``: physsgd's exact bit-level path (kernels/bits.py), chosen automatically for +-1
+  weights on +-1 inputs with sign units;
+- ``float``: physsgd's float path on the same runs (the reference; forced by patching
+  physsgd.train.bit_path);
+- ``previous``: the release REF (default f1fc805, before the bit path), extracted with
+  ``git archive`` into a temporary directory and timed in a subprocess on the same sizes;
+- NumPy peers ``loop``/``batched`` (below), at the smaller batches where they finish;
+- ``limit``: a numba loop doing only the irreducible work of a proposal on the bit layout (one
+  load, and/or, two popcounts per 64 samples), i.e. the machine's ceiling for this layout.
+Thread scaling: the bit path at 1 and 2 threads, 32 replicas.
 
 Tree committee, sign units, majority output, +-1 weights, teacher of the same architecture,
 online binary +-1 inputs (test_size=100, see TEST_SIZE), ps.Greedy(batch_size=m) at temperature 0 with ties accepted (the
@@ -22,6 +35,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -114,12 +128,14 @@ def physsgd_specs(N, K, m):
 
 
 def check(N=63, K=3, m=16, R=4, seed=5):
-    """NumPy sweep == physsgd kernels (batch_state + propose_flip) on the same batch and order."""
-    from physsgd.kernels import engine, steps as ksteps
+    """NumPy sweep == physsgd's float kernels (batch_state + propose_flip) on the same batch and
+    order; physsgd's bit path equals its float path on whole runs (tests/test_bits.py)."""
+    from physsgd.kernels import samples, steps as ksteps
     tr = importlib.import_module("physsgd.train")
     teacher, student, algo, data = physsgd_specs(N, K, m)
     setup = tr._setup_replicas(teacher, student, data, R, seed, 1.0)
-    cfg = tr._kernel_config(teacher, student, algo, data, setup, 0.0, None, 1)
+    plan = tr.check_args(teacher, student, algo, data, steps=1, replicas=R)
+    cfg = tr._kernel_config(teacher, student, algo, data, setup, plan)
     d = N // K
     W0, Wt = setup["W"].copy(), setup["Wt"].copy()
     peer = NumpyGreedyBatched(W0.reshape(R, K, d), Wt.reshape(R, K, d), m, seed)
@@ -129,8 +145,8 @@ def check(N=63, K=3, m=16, R=4, seed=5):
     for r in range(R):
         W = W0[r].copy()
         Xb = X[r].reshape(m, N).astype(float)
-        yb = np.array([engine.teacher_output(cfg, Wt[r], setup["fields_t"][r], setup["vt"], Xb[mu],
-                                             np.empty(K)) for mu in range(m)])
+        yb = np.array([samples.teacher_output(cfg, Wt[r], setup["fields_t"][r], setup["vt"], Xb[mu],
+                                              np.empty(K)) for mu in range(m)])
         H, f, wrong = np.empty((K, m)), np.empty(m), np.zeros(m, np.int64)
         XT = Xb.T.copy()                 # the kernels take one sample per column
         ksteps.batch_state(cfg, W, setup["fields_s"][r], setup["vs"], XT, yb, H, f, wrong)
@@ -151,64 +167,139 @@ def _timed(fn):
     return time.perf_counter() - t0
 
 
+def physsgd_rate(N, K, m, R, threads, target, rounds, float_path=False):
+    """Proposals/s of ps.train on the tree committee (steps chosen so a run takes ~target s)."""
+    import physsgd as ps
+    tr = importlib.import_module("physsgd.train")
+    teacher, student, algo, data = physsgd_specs(N, K, m)
+    saved = getattr(tr, "bit_path", None)
+    if float_path and saved is not None:
+        tr.bit_path = lambda *a: False
+    try:
+        def run(S):
+            res = ps.train(teacher, student, algo, data, steps=S, replicas=R,
+                           record=np.array([0, S]), threads=threads)
+            assert (res.stopped_at == S).all()
+        run(1)
+        S = 1
+        while (t := _timed(lambda: run(S))) < target / 4:
+            S *= 4
+        S = max(2, math.ceil(S * target / t))
+        return R * S * N / best_time(lambda: run(S), rounds)
+    finally:
+        if saved is not None:
+            tr.bit_path = saved
+
+
+def _limit_kernel():
+    from numba import njit
+    from physsgd.kernels.bits import popcount
+
+    @njit
+    def limit(X, A, B, D, E, n_props):
+        """The irreducible work of n_props proposals on the bit layout: per 64 samples one input
+        load, the and/or of the marginal masks and two popcounts."""
+        N, nw = X.shape
+        acc = np.uint64(0)
+        for t in range(n_props):
+            i = t % N
+            k = i % A.shape[0]
+            for w in range(nw):
+                a = X[i, w]
+                F = ((A[k, w] & a) | (B[k, w] & ~a)) & D[k, w]
+                acc += popcount(F) + popcount(F & E[w])
+        return acc
+    return limit
+
+
+def limit_rate(N, K, m, rounds):
+    limit = _limit_kernel()
+    nw = (m + 63) // 64
+    rng = np.random.default_rng(0)
+    words = lambda *shape: rng.integers(0, 2**63, shape, dtype=np.uint64)  # noqa: E731
+    X, A, B, D, E = words(N, nw), words(K, nw), words(K, nw), words(K, nw), words(nw)
+    n = 20_000_000 // nw
+    limit(X, A, B, D, E, 10)
+    return n / best_time(lambda: limit(X, A, B, D, E, n), rounds)
+
+
+def previous_rates(ref, configs, R, threads, target, rounds):
+    """Rates of the release ``ref`` (a git revision), timed in a subprocess on the same configs."""
+    top = subprocess.run(["git", "-C", HERE, "rev-parse", "--show-toplevel"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="physsgd-previous-") as tmp:
+        archive = subprocess.run(["git", "-C", top, "archive", ref], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        # this file's timing code, the old package (PYTHONPATH=tmp comes before the install)
+        code = (f"import sys; sys.path.insert(0, {HERE!r}); "
+                "import bench_greedy as b, json; "
+                "import physsgd; assert physsgd.__file__.startswith(" + repr(tmp) + "); "
+                f"print(json.dumps([b.physsgd_rate(N, K, m, {R}, {threads}, {target}, {rounds}) "
+                f"for N, K, m in {configs!r}]))")
+        env = dict(os.environ, PYTHONPATH=tmp, NUMBA_CACHE_DIR=os.path.join(tmp, ".numba"))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                             cwd=tmp)
+        if out.returncode:
+            raise RuntimeError(f"previous release {ref} failed: {out.stderr[-2000:]}")
+        import json
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description="greedy-sweep benchmark: physsgd vs NumPy")
+    p = argparse.ArgumentParser(description="greedy-sweep benchmark: bit path vs float path vs "
+                                "previous release vs NumPy vs the machine's limit")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--check", action="store_true")
     p.add_argument("--out")
-    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--replicas", type=int, default=32)
+    p.add_argument("--previous", default="f1fc805", help="git revision of the previous release "
+                   "(default f1fc805, the last release without the bit path); '' to skip")
+    p.add_argument("--numpy-max-m", type=int, default=256, help="skip NumPy peers above this m")
     a = p.parse_args(argv)
     if a.check:
         check()
         check(N=1000, K=5, m=8, R=2)
-    import physsgd as ps
     R = a.replicas
-    target = 0.15 if a.quick else 0.6
+    target = 0.15 if a.quick else 0.8
     rounds = 1 if a.quick else 3
-    configs = [(999, 3, 8), (999, 3, 64)] if a.quick else [
-        (999, 3, 8), (999, 3, 64), (999, 3, 512), (1000, 5, 8), (1000, 5, 64), (1000, 5, 512)]
+    configs = [(45, 3, 64), (135, 3, 256)] if a.quick else [
+        (45, 3, 64), (135, 3, 256), (135, 3, 512), (195, 3, 1024), (999, 3, 8), (999, 3, 64)]
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    prev = previous_rates(a.previous, configs, R, 1, target, rounds) if a.previous else [None] * len(configs)
     rows = []
-    for N, K, m in configs:
-        teacher, student, algo, data = physsgd_specs(N, K, m)
-
-        def ps_run(S):
-            res = ps.train(teacher, student, algo, data, steps=S, replicas=R,
-                           record=np.array([0, S]), threads=a.threads)
-            assert (res.stopped_at == S).all()
-        ps_run(1)
-        S = 1
-        while (t := _timed(lambda: ps_run(S))) < target / 4:
-            S *= 4
-        S = max(4, math.ceil(S * target / t))
-        S4 = max(1, S // 4)
-        rng = np.random.default_rng(0)
-        W0 = rng.choice([-1, 1], size=(R, K, N // K))
-        Wt = rng.choice([-1, 1], size=(R, K, N // K))
-        peers = [NumpyGreedyBatched(W0, Wt, m), NumpyGreedyLoop(W0, Wt, m)]
-        steps = {}
-        for peer in peers:
-            tt = _timed(lambda: peer.run(1))
-            steps[peer.name] = max(1, round(target / tt))
-        t_ps = best_time(lambda: ps_run(S), rounds)
-        t_ps4 = best_time(lambda: ps_run(S4), rounds)
-        rate = {"physsgd": R * S * N / t_ps, "physsgd S/4": R * S4 * N / t_ps4}
-        for peer in peers:
-            n = steps[peer.name]
-            rate[peer.name] = R * n * N / best_time(lambda: peer.run(n), rounds)
+    for (N, K, m), r_prev in zip(configs, prev):
+        rate = {"bits": physsgd_rate(N, K, m, R, 1, target, rounds),
+                "bits 2 threads": physsgd_rate(N, K, m, R, 2, target, rounds),
+                "float": physsgd_rate(N, K, m, R, 1, target, rounds, float_path=True),
+                "previous": r_prev, "limit": limit_rate(N, K, m, rounds)}
+        if m <= a.numpy_max_m:
+            rng = np.random.default_rng(0)
+            W0 = rng.choice([-1, 1], size=(R, K, N // K))
+            Wt = rng.choice([-1, 1], size=(R, K, N // K))
+            for peer in (NumpyGreedyBatched(W0, Wt, m), NumpyGreedyLoop(W0, Wt, m)):
+                n = max(1, round(target / _timed(lambda: peer.run(1))))
+                rate[peer.name] = R * n * N / best_time(lambda: peer.run(n), rounds)
         rows.append((N, K, m, rate))
-        print(f"  N={N} K={K} m={m}: " + ", ".join(f"{k} {v:.3g}/s" for k, v in rate.items()),
+        print(f"  N={N} K={K} m={m}: " + ", ".join(f"{k} {v:.3g}/s" for k, v in rate.items() if v),
               file=sys.stderr, flush=True)
-    lines = ["# Greedy sweeps (tree committee, binary weights): proposals/s", "",
-             f"- load: `{load}`; R = {R} replicas, physsgd threads = {a.threads}, best of {rounds} "
-             "round(s); proposals/s = R·steps·(K d)/wall; NumPy peers single-threaded.", "",
-             "| N | K | m | physsgd | NumPy batched | NumPy loop | ÷ NumPy batched | ÷ NumPy loop | rate(S/4)/rate(S) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def ratio(r, key):
+        return f"{r['bits'] / r[key]:.1f}×" if r.get(key) else "–"
+
+    def mps(v):
+        return f"{v / 1e6:.2f} M" if v else "–"
+    lines = ["# Greedy sweeps (tree committee K = 3, binary weights and inputs): proposals/s", "",
+             f"- load: `{load}`; R = {R} replicas, 1 thread unless stated, best of {rounds} "
+             f"round(s); proposals/s = R·steps·(K d)/wall; previous release = {a.previous or 'not run'}; "
+             "NumPy peers single-threaded.", "",
+             "| N | m | bits | float | previous | NumPy batched | limit | bits ÷ previous | bits ÷ float "
+             "| bits ÷ NumPy batched | % of limit | 2 threads ÷ 1 |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for N, K, m, r in rows:
-        lines.append(f"| {N} | {K} | {m} | {r['physsgd'] / 1e6:.2f} M | "
-                     f"{r['numpy-batched'] / 1e6:.3f} M | {r['numpy-loop'] / 1e6:.3f} M | "
-                     f"{r['physsgd'] / r['numpy-batched']:.2f}× | {r['physsgd'] / r['numpy-loop']:.1f}× | {r['physsgd S/4'] / r['physsgd']:.2f} |")
+        lines.append(f"| {N} | {m} | {mps(r['bits'])} | {mps(r['float'])} | {mps(r['previous'])} | "
+                     f"{mps(r.get('numpy-batched'))} | {mps(r['limit'])} | {ratio(r, 'previous')} | "
+                     f"{ratio(r, 'float')} | {ratio(r, 'numpy-batched')} | "
+                     f"{100 * r['bits'] / r['limit']:.0f} % | {r['bits 2 threads'] / r['bits']:.2f}× |")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

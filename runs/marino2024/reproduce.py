@@ -41,8 +41,7 @@ def run_sweeps(scale, out, studies, workers=None, threads=None, shard=None, quie
         rep = sweep.run(cfg, out_dir, shard=shard, workers=workers, threads=threads,
                         progress=False if quiet else None)
         timings[name] = time.time() - t0
-        print(f"== {name}: {len(rep.outcomes)} run, {rep.skipped} already done, "
-              f"{len(rep.failed)} failed, {timings[name]:.0f} s", flush=True)
+        print(f"== {name}: {rep.summary()}; {timings[name]:.0f} s", flush=True)
         if rep.failed:
             print(f"   first failure: {rep.failed[0].error}", file=sys.stderr)
     return timings
