@@ -116,3 +116,31 @@ def test_driver_picks_the_rule():
     assert rule(tree, tree, success_eps=0.01) == "eps"
     gauss_teacher = ps.Committee(N=15, activation="sign", output="sign", topology="tree", d=5)
     assert rule(gauss_teacher, tree) == "eps"
+
+
+def test_stale_kernel_cache_is_cleared_in_every_cache_dir(tmp_path, monkeypatch):
+    """A kernel edit changes SOURCE_DIGEST; cached machine code of the old sources must go,
+    whether numba caches beside the sources or under NUMBA_CACHE_DIR."""
+    import physsgd.kernels as kernels
+    dirs = [tmp_path / "pycache", tmp_path / "user_cache"]
+    monkeypatch.setattr(kernels, "_cache_dirs", lambda: dirs)
+    for d in dirs:
+        d.mkdir()
+        (d / "engine.train_sgd-1.py311.nbi").write_text("old")
+        (d / "engine.train_sgd-1.py311.1.nbc").write_text("old")
+        (d / "kernels.sha256").write_text("an older digest")
+    kernels._drop_stale_cache()
+    for d in dirs:
+        assert not list(d.glob("*.nb?")) and (d / "kernels.sha256").read_text() == kernels.SOURCE_DIGEST
+        (d / "engine.train_sgd-1.py311.nbi").write_text("current")
+    kernels._drop_stale_cache()                       # same digest: the cache is kept
+    assert all((d / "engine.train_sgd-1.py311.nbi").exists() for d in dirs)
+
+
+def test_cache_dirs_follow_numba_cache_dir(tmp_path, monkeypatch):
+    from numba.core import config
+    import physsgd.kernels as kernels
+    monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path))
+    dirs = kernels._cache_dirs()
+    assert dirs[0].name == "__pycache__" and dirs[1].parent == tmp_path
+    assert dirs[1].name.startswith("kernels_")
