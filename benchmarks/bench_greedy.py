@@ -245,6 +245,99 @@ def previous_rates(ref, configs, R, threads, target, rounds):
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# ------------------------------------------------------------------ dE: popcounts or lists?
+def _delta_variants():
+    """The two ways of issue 11 to get a proposal's dE on the bit layout, compiled on demand:
+    popcounts over the bit masks (physsgd's bits.flip_delta), or a per-unit list of the samples a
+    flip of that unit can change (marginal and decided), each entry reading its input bit and its
+    error bit."""
+    from numba import njit
+    from physsgd.kernels import bits
+    @njit
+    def build_lists(A, B, D, K, m):
+        idx = np.empty((K, m), np.int64); kind = np.empty((K, m), np.int8); n = np.zeros(K, np.int64)
+        for k in range(K):
+            for mu in range(m):
+                w, b = mu >> 6, np.uint64(mu & 63)
+                if (D[k, w] >> b) & np.uint64(1):
+                    if (A[k, w] >> b) & np.uint64(1):
+                        idx[k, n[k]] = mu; kind[k, n[k]] = 1; n[k] += 1
+                    elif (B[k, w] >> b) & np.uint64(1):
+                        idx[k, n[k]] = mu; kind[k, n[k]] = 0; n[k] += 1
+        return idx, kind, n
+
+    @njit
+    def delta_lists(W, fields, X, E, idx, kind, n):
+        K, F = W.shape
+        tot = 0
+        for k in range(K):
+            for j in range(F):
+                row = X[fields[k, j]]
+                pos = W[k, j] > 0.0
+                dE = 0
+                for t in range(n[k]):
+                    mu = idx[k, t]
+                    w, b = mu >> 6, np.uint64(mu & 63)
+                    x = (row[w] >> b) & np.uint64(1)
+                    agree = (x == np.uint64(1)) == pos
+                    if agree == (kind[k, t] == 1):          # A & agree, or B & disagree: the vote turns
+                        dE += 1 - 2 * np.int64((E[w] >> b) & np.uint64(1))
+                tot += dE
+        return tot
+
+    @njit
+    def delta_popcount(W, fields, X, A, B, D, E):
+        K, F = W.shape
+        tot = 0
+        for k in range(K):
+            for j in range(F):
+                tot += bits.flip_delta(W, k, j, fields, False, X, A, B, D, E)
+        return tot
+
+    @njit
+    def rep_pop(reps, W, fields, X, A, B, D, E):
+        t = 0
+        for _ in range(reps):
+            t += delta_popcount(W, fields, X, A, B, D, E)
+        return t
+
+    @njit
+    def rep_list(reps, W, fields, X, E, idx, kind, n):
+        t = 0
+        for _ in range(reps):
+            t += delta_lists(W, fields, X, E, idx, kind, n)
+        return t
+
+    return build_lists, rep_pop, rep_list
+
+
+def delta_variants(configs, rounds):
+    """Per-proposal time of both dE variants on the same batch state (rows for the results)."""
+    from physsgd.kernels import bits, config as kc, rng as krng
+    build_lists, rep_pop, rep_list = _delta_variants()
+    rows = []
+    for N, K, m in configs:
+        d = N // K
+        fields = np.arange(N).reshape(K, d)
+        W = np.random.default_rng(1).choice([-1.0, 1.0], (K, d))
+        valid = bits.valid_masks(m)
+        nw = len(valid)
+        X = np.zeros((N, nw), np.uint64)
+        bits.draw_batch(krng.seed_states(2, 1, 1)[0], X, valid)
+        st = (np.zeros((K, bits.planes_for(d), nw), np.uint64), *(np.zeros((K, nw), np.uint64) for _ in range(3)),
+              np.zeros((bits.planes_for(K), nw), np.uint64), np.zeros((K, nw), np.uint64),
+              np.zeros(nw, np.uint64), np.zeros(nw, np.uint64))
+        U, A, B, V, C, D, O, E = st
+        bits.batch_state(kc.MAJORITY, W, fields, False, X, valid, X[0] & valid, U, A, B, V, C, D, O, E)
+        idx, kind, n = build_lists(A, B, D, K, m)
+        assert rep_pop(1, W, fields, X, A, B, D, E) == rep_list(1, W, fields, X, E, idx, kind, n)
+        reps = max(1, 200_000 // (N * nw))
+        tp = best_time(lambda: rep_pop(reps, W, fields, X, A, B, D, E), rounds) / (reps * N)
+        tl = best_time(lambda: rep_list(reps, W, fields, X, E, idx, kind, n), rounds) / (reps * N)
+        rows.append((N, m, float(n.mean()), tp, tl))
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="greedy-sweep benchmark: bit path vs float path vs "
                                 "previous release vs NumPy vs the machine's limit")
@@ -255,7 +348,16 @@ def main(argv=None):
     p.add_argument("--previous", default="f1fc805", help="git revision of the previous release "
                    "(default f1fc805, the last release without the bit path); '' to skip")
     p.add_argument("--numpy-max-m", type=int, default=256, help="skip NumPy peers above this m")
+    p.add_argument("--delta-variants", action="store_true",
+                   help="only compare the two dE evaluations (popcounts vs marginal lists)")
     a = p.parse_args(argv)
+    if a.delta_variants:
+        rows = delta_variants([(45, 3, 64), (135, 3, 256), (135, 3, 512), (195, 3, 1024)], 3)
+        print("| N | m | list length | popcounts (ns/proposal) | lists (ns/proposal) | lists / popcounts |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for N, m, L, tp, tl in rows:
+            print(f"| {N} | {m} | {L:.0f} | {tp * 1e9:.0f} | {tl * 1e9:.0f} | {tl / tp:.1f} |")
+        return 0
     if a.check:
         check()
         check(N=1000, K=5, m=8, R=2)
