@@ -87,14 +87,19 @@ def chain_config(teacher, student, algo, data, plan) -> kov.ChainConfig:
     blocks = student.K if tree else 1
     Kb, Mb = (1, 1) if tree else (student.K, teacher.K)
     F = student.d
-    rows = Mb + 2 * Kb + (Kb if algo.momentum > 0 else 0)
-    n = min(rows, F)
+    moving = Kb * (2 if algo.momentum > 0 else 1)
+    rows = Mb + Kb + moving
     init = plan.init
     init_code = (kov.INIT_RANDOM if isinstance(init, str) and init == "random" else
                  kov.INIT_TEACHER if isinstance(init, str) else kov.INIT_ARRAY)
+    # W0 in the teacher's span (a copy of it, or zero) needs no directions of its own
+    w0_in_span = init_code == kov.INIT_TEACHER or (init_code == kov.INIT_RANDOM
+                                                    and plan.init_scale == 0.0)
+    n_const = min(Mb if w0_in_span else Mb + Kb, F)
+    n = min(n_const + moving, F)
     return kov.ChainConfig(
         N=int(student.N), F=int(F), blocks=int(blocks), Kb=int(Kb), Mb=int(Mb), rows=int(rows),
-        n=int(n), n_const=int(min(Mb + Kb, F)), nu=int(F - n),
+        n=int(n), n_const=int(n_const), nu=int(F - n),
         act_s=kc.ACTIVATION_CODES[student.activation], out_s=kc.OUTPUT_CODES[student.output],
         act_t=kc.ACTIVATION_CODES[teacher.activation], out_t=kc.OUTPUT_CODES[teacher.output],
         loss=kc.LOSS_CODES[algo.loss], margin=float(algo.margin),

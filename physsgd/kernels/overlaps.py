@@ -69,15 +69,42 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
+from . import network, rng
 from .config import EG_TESTSET, STOP_NONE, STOP_SUCCESS, SUM
 from .engine import (A_BATCH_ERR, A_EPS, A_OVERLAP, A_RUN_ERR, C_BATCH_N, C_PROBES, C_REC,
                      C_ON, C_PASSAGE, C_EXIT, C_RUN_N, C_SEEN, C_STOP, _counters, _track)
-from .network import loss_grad, output, output_grad, predict
+from .network import loss_grad, predict
 from .observables import eps_closed_form
-from .rng import normal, uniform
+from .rng import _INV_2_53, _U, _ziggurat_slow, _ziggurat_word, normal
 from .samples import noisy
 from .steps import sample_error
 from .teacher import best_overlap
+
+# Inline copies for the step. A call to a compiled function that takes arrays (the generator's
+# state, the fields) increments and decrements each array's reference count atomically: with
+# O(r) arithmetic per step those calls cost more than the step itself (measured: half of the
+# step's time in NRT_incref/NRT_decref). The copies are compiled from the same source.
+output = njit(inline="always")(network.output.py_func)
+output_grad = njit(inline="always")(network.output_grad.py_func)
+_next_u64 = njit(inline="always")(rng.next_u64.py_func)
+
+
+@njit(inline="always")
+def _normal(s):
+    """rng.normal with the state update inlined: the same numbers from the same state."""
+    while True:
+        x, fast, layer_sign = _ziggurat_word(_next_u64(s))
+        if fast:
+            return x
+        x = _ziggurat_slow(s, layer_sign & 0xFF, layer_sign >= 256, x)
+        if not math.isnan(x):
+            return x
+
+
+@njit(inline="always")
+def _uniform(s):
+    """rng.uniform inlined: the same numbers from the same state."""
+    return float(_next_u64(s) >> _U(11)) * _INV_2_53
 
 # how the initial student is made
 INIT_RANDOM, INIT_TEACHER, INIT_ARRAY = 0, 1, 2
@@ -91,8 +118,9 @@ ChainConfig = namedtuple("ChainConfig", [
 ChainConfig.__doc__ = """Everything a replica's chain reads, as plain scalars (see KernelConfig in
 config.py for the fields the two engines share). N: input dimension; F: fan-in of a block;
 blocks: 1 (dense) or K (tree); Kb, Mb: student and teacher units per block; rows: rows per block
-(Mb + 2 Kb, + Kb with momentum); n = min(rows, F): frame size; n_const = min(Mb + Kb, F):
-directions of the constant rows; nu = F - n: dimension of the frame's orthogonal complement;
+(Mb + 2 Kb, + Kb with momentum); n_const: directions of the constant rows (min(Mb + Kb, F),
+or Mb when W0 lies in the teacher's span: init="teacher" or init_scale = 0);
+n = min(n_const + moving rows, F): frame size; nu = F - n: dimension of the frame's orthogonal complement;
 init: INIT_RANDOM | INIT_TEACHER | INIT_ARRAY; teacher_axis: the teacher is sqrt(F) e_1."""
 
 _MAX_FLOAT = 1.7976931348623157e308
@@ -101,24 +129,24 @@ _MAX_FLOAT = 1.7976931348623157e308
 # ------------------------------------------------------------------------------------------
 # random numbers: chi-square and Bartlett factors
 
-@njit
+@njit(inline="always")
 def chi_square(s, k):
     """chi^2 with k >= 1 degrees of freedom: Z^2 for k = 1, else 2 Gamma(k/2) by Marsaglia &
     Tsang (2000) with their squeeze (no logarithm for ~98 % of the draws). The exact test is
     written d (1 - v + ln v) = d (3 log1p(t) - t (3 + t (3 + t))), v = (1 + t)^3, which stays
     accurate for d ~ 10^9 (the plain form loses ~7 digits there)."""
     if k == 1:
-        z = normal(s)
+        z = _normal(s)
         return z * z
     d = 0.5 * k - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
     while True:
-        x = normal(s)
+        x = _normal(s)
         t = c * x
         if t <= -1.0:
             continue
         v = (1.0 + t) * (1.0 + t) * (1.0 + t)
-        u = uniform(s)
+        u = _uniform(s)
         x2 = x * x
         if u < 1.0 - 0.0331 * x2 * x2:
             return 2.0 * d * v
@@ -146,7 +174,7 @@ def bartlett(s, nu, p, A, r0, c0):
 # ------------------------------------------------------------------------------------------
 # linear algebra on coordinates
 
-@njit
+@njit(inline="always")
 def lq_in_place(A, r0, r1, c0, c1):
     """Householder LQ of A[r0:r1, c0:c1] in place: afterwards A[r0:r1, c0:c1] = L (lower
     trapezoidal, zeros right of the diagonal) with A_before = L Q for some Q with orthonormal
@@ -196,13 +224,6 @@ def cholesky_rows(Yb, rows, n, L):
         sgn = -1.0 if A[j, j] < 0.0 else 1.0
         for i in range(j, p):
             L[i, j] = sgn * A[i, j]
-
-
-@njit
-def block_of_student(cfg, k):
-    """(block, row) of student unit k."""
-    b = k // cfg.Kb
-    return b, cfg.Mb + cfg.Kb + (k - b * cfg.Kb)
 
 
 @njit
@@ -290,7 +311,7 @@ def initial_state(cfg, s, given, Y):
                 for i in range(Kb):
                     for j in range(mt):
                         Yb[Mb + i, j] = Yb[i, j]
-            else:                            # the student, given the teacher
+            elif cfg.init_scale > 0.0:       # the student, given the teacher (else W0 = 0)
                 for i in range(Kb):
                     for j in range(mt):
                         Yb[Mb + i, j] = normal(s)
@@ -318,38 +339,38 @@ def move_buffers(cfg):
     moving = cfg.rows - cfg.Mb - cfg.Kb
     return (np.empty((m, B, cfg.n)), np.zeros((B, m, max(q, 1))), np.empty((m, K)),
             np.empty(m, np.int64), np.empty(K), np.empty(K), np.empty(max(M, 1)), np.empty(K),
-            np.zeros((moving, cfg.n + q)), np.empty((moving, cfg.n + q)))
+            np.zeros((moving, cfg.n + q)), np.empty((K, cfg.n + q)))
     # U (frame components), Bt (Bartlett factors), C, active samples, h, h0, h teacher, dfdh,
-    # moving rows in the extended frame, the step (gradient or momentum buffer) in it
+    # moving rows in the extended frame, the gradients in it
 
 
-@njit
-def unit_fields(cfg, Y, u, h, h0, ht):
-    """Pre-activations of one sample from its frame components u (blocks, n): student h,
-    initial student h0 (only with output_scale), teacher ht."""
+@njit(inline="always")
+def unit_fields(cfg, Y, U, mu, h, h0, ht):
+    """Pre-activations of sample mu from its frame components U[mu] (blocks, n): student h,
+    initial student h0 (only with output_scale), teacher ht. (Indexed, not sliced: a view per
+    call costs as much as the arithmetic here.)"""
     Kb, Mb, n, nc = cfg.Kb, cfg.Mb, cfg.n, cfg.n_const
+    c = Mb + Kb
     for b in range(cfg.blocks):
-        Yb = Y[b]
-        ub = u[b]
         for a in range(Mb):
             acc = 0.0
             for j in range(nc):
-                acc += Yb[a, j] * ub[j]
+                acc += Y[b, a, j] * U[mu, b, j]
             ht[b * Mb + a] = acc
         if cfg.output_scale > 0.0:
             for i in range(Kb):
                 acc = 0.0
                 for j in range(nc):
-                    acc += Yb[Mb + i, j] * ub[j]
+                    acc += Y[b, Mb + i, j] * U[mu, b, j]
                 h0[b * Kb + i] = acc
         for i in range(Kb):
             acc = 0.0
             for j in range(n):
-                acc += Yb[Mb + Kb + i, j] * ub[j]
+                acc += Y[b, c + i, j] * U[mu, b, j]
             h[b * Kb + i] = acc
 
 
-@njit
+@njit(inline="always")
 def student_output(cfg, vs, h, h0):
     f = output(cfg.act_s, cfg.out_s, vs, h)
     if cfg.output_scale > 0.0:
@@ -359,11 +380,19 @@ def student_output(cfg, vs, h, h0):
 
 @njit
 def chain_move(cfg, s, Y, vs, vt, buf):
-    """One SGD step of one replica on a fresh batch, in coordinates (module docstring). Draws, in
-    order: for each sample its frame components (block by block) and its label noise; then for
-    each block the Bartlett factor of the active samples' orthogonal parts. Returns (mean batch
-    error before the update, coordinates finite after it, number of active samples)."""
-    U, Bt, C, active, h, h0, ht, dfdh, ext, step = buf
+    """One SGD step of one replica on a fresh batch, in coordinates (module docstring), with the
+    buffers of ``move_buffers``. Returns (mean batch error before the update, coordinates finite
+    after it, number of active samples); U and Bt keep the step's random numbers."""
+    U, Bt, C, active, h, h0, ht, dfdh, ext, grad = buf
+    return _move(cfg, s, Y, vs, vt, U, Bt, C, active, h, h0, ht, dfdh, ext, grad)
+
+
+@njit(inline="always")
+def _move(cfg, s, Y, vs, vt, U, Bt, C, active, h, h0, ht, dfdh, ext, grad):
+    """chain_move on unpacked buffers (unpacking a tuple of arrays costs a reference-count
+    increment and decrement per array, as much as the arithmetic of a step). Draws, in order:
+    the frame components U (sample, block, direction) of the whole batch; each sample's label
+    noise; each block's Bartlett factor of the active samples' orthogonal parts."""
     m = cfg.batch_size
     K = cfg.blocks * cfg.Kb
     err = 0.0
@@ -371,9 +400,12 @@ def chain_move(cfg, s, Y, vs, vt, buf):
     for mu in range(m):
         for b in range(cfg.blocks):
             for j in range(cfg.n):
-                U[mu, b, j] = normal(s)
-        unit_fields(cfg, Y, U[mu], h, h0, ht)
-        y = noisy(cfg, s, predict(cfg.out_t, output(cfg.act_t, cfg.out_t, vt, ht)))
+                U[mu, b, j] = _normal(s)
+    for mu in range(m):
+        unit_fields(cfg, Y, U, mu, h, h0, ht)
+        y = predict(cfg.out_t, output(cfg.act_t, cfg.out_t, vt, ht))
+        if cfg.label_noise != 0.0:
+            y = noisy(cfg, s, y)
         f = student_output(cfg, vs, h, h0)
         err += sample_error(cfg.out_s, f, y)
         dl = loss_grad(cfg.loss, f, y, cfg.margin)
@@ -387,13 +419,26 @@ def chain_move(cfg, s, Y, vs, vt, buf):
     q = min(n_active, cfg.nu)
     finite = True
     for b in range(cfg.blocks):
-        bartlett(s, cfg.nu, n_active, Bt[b], 0, 0)
-        finite &= update_block(cfg, Y[b], U, Bt[b], C, active, n_active, q, b, ext, step)
+        draw_orthogonal(s, cfg.nu, n_active, Bt, b)
+        finite &= update_block(cfg, Y, b, U, Bt, C, active, n_active, q, ext, grad)
     return err / m, finite, n_active
 
 
-@njit
-def update_block(cfg, Yb, U, Bb, C, active, n_active, q, b, ext, step):
+@njit(inline="always")
+def draw_orthogonal(s, nu, p, Bt, b):
+    """Bt[b, :p, :min(p, nu)] = the Bartlett factor of Wishart(nu, I_p) (``bartlett``)."""
+    for i in range(p):
+        if i < nu:
+            for j in range(i):
+                Bt[b, i, j] = _normal(s)
+            Bt[b, i, i] = math.sqrt(chi_square(s, nu - i))
+        else:
+            for j in range(nu):
+                Bt[b, i, j] = _normal(s)
+
+
+@njit(inline="always")
+def update_block(cfg, Y, b, U, Bt, C, active, n_active, q, ext, grad):
     """The SGD update of block b's moving rows in the frame extended by q new directions, then
     the LQ that folds them back into n directions. Returns whether the coordinates are finite."""
     Kb, Mb, n, nc = cfg.Kb, cfg.Mb, cfg.n, cfg.n_const
@@ -401,46 +446,54 @@ def update_block(cfg, Yb, U, Bb, C, active, n_active, q, b, ext, step):
     moving = cfg.rows - c
     width = n + q
     scale = 1.0 / (cfg.batch_size * cfg.F)
-    for a in range(moving):
-        for j in range(n):
-            ext[a, j] = Yb[c + a, j]
-        for j in range(n, width):
-            ext[a, j] = 0.0
-    # the gradient's coordinates, unit by unit
-    for i in range(Kb):
-        k = b * Kb + i
-        for j in range(width):
-            step[i, j] = 0.0
-        for a in range(n_active):
-            coef = scale * C[a, k]
-            if coef == 0.0:
-                continue
-            ua = U[active[a], b]
-            for j in range(n):
-                step[i, j] += coef * ua[j]
-            for j in range(min(a + 1, q)):   # Bartlett rows are zero right of the diagonal
-                step[i, n + j] += coef * Bb[a, j]
     lr, wd, mom = cfg.lr, cfg.weight_decay, cfg.momentum
     if mom > 0.0:
-        for i in range(Kb):
+        for i in range(Kb):              # the gradients' coordinates
+            k = b * Kb + i
             for j in range(width):
-                v = mom * ext[Kb + i, j] + wd * ext[i, j] + step[i, j]
+                grad[i, j] = 0.0
+            _add_samples(grad, i, scale, C, k, active, n_active, q, U, Bt, b, n)
+            for j in range(n):
+                w = Y[b, c + i, j]
+                v = mom * Y[b, c + Kb + i, j] + wd * w + grad[i, j]
                 ext[Kb + i, j] = v
-                ext[i, j] -= lr * v
-    else:
+                ext[i, j] = w - lr * v
+            for j in range(n, width):
+                v = grad[i, j]
+                ext[Kb + i, j] = v
+                ext[i, j] = -lr * v
+    else:                                # straight into the new coordinates
         shrink = 1.0 - lr * wd
         for i in range(Kb):
-            for j in range(width):
-                ext[i, j] = shrink * ext[i, j] - lr * step[i, j]
+            for j in range(n):
+                ext[i, j] = shrink * Y[b, c + i, j]
+            for j in range(n, width):
+                ext[i, j] = 0.0
+            _add_samples(ext, i, -lr * scale, C, b * Kb + i, active, n_active, q, U, Bt, b, n)
     if q > 0:
         lq_in_place(ext, 0, moving, nc, width)
     n_finite = 0
     for a in range(moving):
         for j in range(n):
             v = ext[a, j]
-            Yb[c + a, j] = v
+            Y[b, c + a, j] = v
             n_finite += abs(v) <= _MAX_FLOAT
     return n_finite == moving * n
+
+
+@njit(inline="always")
+def _add_samples(target, i, factor, C, k, active, n_active, q, U, Bt, b, n):
+    """target[i] += factor * sum_a C[a, k] (U[active[a], b], Bt[b, a]): the active samples'
+    coordinates in the extended frame (Bartlett rows are zero right of the diagonal)."""
+    for a in range(n_active):
+        coef = factor * C[a, k]
+        if coef == 0.0:
+            continue
+        mu = active[a]
+        for j in range(n):
+            target[i, j] += coef * U[mu, b, j]
+        for j in range(min(a + 1, q)):
+            target[i, n + j] += coef * Bt[b, a, j]
 
 
 # ------------------------------------------------------------------------------------------
@@ -539,7 +592,7 @@ def observe(cfg, r, step, berr, finite, Y, ctx, ctr, acc, out):
     """Everything measured after the move of ``step`` (step 0: the initial state), as
     engine.observe does for the weights: divergence, the teacher check and the window's probes,
     records, the stop rule. Returns whether the replica stops here."""
-    vs, vt, tb, scratch, record_steps = ctx
+    vs, vt, tb, scratch, record_steps, nxt = ctx
     eps_g, train_err, R, Q, T, wchange, wnorm, diverged, success, stopped = out[:10]
     if not finite:
         diverged[r] = True
@@ -554,8 +607,13 @@ def observe(cfg, r, step, berr, finite, Y, ctx, ctr, acc, out):
     rec = ctr[C_REC]
     is_record = rec < record_steps.shape[0] and step == record_steps[rec]
     in_window = cfg.window_start <= step <= cfg.window_stop
-    probe = step % cfg.probe_every == 0 or step == cfg.window_stop
-    check = cfg.stop_rule != STOP_NONE and step > 0 and (step % cfg.check_every == 0 or is_record)
+    # step % probe_every == 0 and step % check_every == 0, by counters (observe runs every step)
+    probe = step == nxt[0] or step == cfg.window_stop
+    if step == nxt[0]:
+        nxt[0] += cfg.probe_every
+    check = cfg.stop_rule != STOP_NONE and step > 0 and (step == nxt[1] or is_record)
+    if step == nxt[1]:
+        nxt[1] += cfg.check_every
     on = False
     if probe:
         on = eps_below(cfg, Y, vs, vt, tb, scratch, T[r])
@@ -656,14 +714,53 @@ def run_chain(cfg, r, given, vs, vt, s_setup, s_train, s_test, record_steps, out
     tb = test_buffers(cfg, s_test)
     buf = move_buffers(cfg)
     ctr, acc = _counters(cfg)
-    ctx = (vs, vt, tb, scratch, record_steps)
+    nxt = np.zeros(2, np.int64)       # next probe, next check
+    ctx = (vs, vt, tb, scratch, record_steps, nxt)
     stop = observe(cfg, r, 0, 0.0, True, Y, ctx, ctr, acc, out)
     step = 0
     while not stop and step < cfg.total_steps:
-        step += 1
+        event = next_event(cfg, step, ctr, nxt, record_steps)
+        bad, berr = advance(cfg, s_train, Y, vs, vt, buf, step + 1, event - 1, ctr, acc)
+        if bad > 0:
+            stop = observe(cfg, r, bad, berr, False, Y, ctx, ctr, acc, out)
+            break
+        step = event
         berr, finite, _ = chain_move(cfg, s_train, Y, vs, vt, buf)
         stop = observe(cfg, r, step, berr, finite, Y, ctx, ctr, acc, out)
     finish(cfg, r, ctr, acc, out)
+
+
+@njit
+def next_event(cfg, step, ctr, nxt, record_steps):
+    """The first step after ``step`` at which observe does more than add the batch error: a
+    probe, a check of the stop rule, a record, the window's last step, or the run's end."""
+    event = min(cfg.total_steps, nxt[0])
+    if cfg.window_stop > step:
+        event = min(event, cfg.window_stop)
+    if cfg.stop_rule != STOP_NONE:
+        event = min(event, nxt[1])
+    if ctr[C_REC] < record_steps.shape[0]:
+        event = min(event, record_steps[ctr[C_REC]])
+    return event
+
+
+@njit(_nrt=False)
+def advance(cfg, s, Y, vs, vt, buf, first, last, ctr, acc):
+    """Steps first..last, none of them an event (next_event): each adds its batch error as
+    observe would (to the running train error, and to the window's batch mean). One call runs
+    them all, so the step's fixed costs are paid once. Returns (the step whose coordinates
+    became non-finite, its batch error), or (0, 0) when every step was finite."""
+    U, Bt, C, active, h, h0, ht, dfdh, ext, grad = buf
+    for step in range(first, last + 1):
+        berr, finite, _ = _move(cfg, s, Y, vs, vt, U, Bt, C, active, h, h0, ht, dfdh, ext, grad)
+        if not finite:
+            return step, berr
+        acc[A_RUN_ERR] += berr
+        ctr[C_RUN_N] += 1
+        if cfg.batch_eps and cfg.window_start <= step - 1 <= cfg.window_stop:
+            acc[A_BATCH_ERR] += berr
+            ctr[C_BATCH_N] += 1
+    return 0, 0.0
 
 
 @njit(parallel=True, cache=True, nogil=True)
