@@ -378,7 +378,7 @@ def student_output(cfg, vs, h, h0):
     return f
 
 
-@njit
+@njit(cache=True)
 def chain_move(cfg, s, Y, vs, vt, buf):
     """One SGD step of one replica on a fresh batch, in coordinates (module docstring), with the
     buffers of ``move_buffers``. Returns (mean batch error before the update, coordinates finite
@@ -775,7 +775,7 @@ def train_chain(cfg, given, vs, vt, s_setup, s_train, s_test, record_steps, out)
                   record_steps, out)
 
 
-@njit
+@njit(cache=True)
 def initial_coordinates(cfg, given, s_setup):
     """Y at t = 0 for every replica (tests and diagnostics)."""
     G = given.shape[0]
