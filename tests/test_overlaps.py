@@ -293,7 +293,7 @@ def test_tree_law_matches_direct():
 def test_rank_deficient_starts_match_direct(kw):
     """Starts whose Gram matrix is singular: W = W0 = 0, and W = W0 = teacher (label noise
     drives the planted student off its teacher)."""
-    data = ps.Online(label_noise=0.3) if kw.get("init") == "teacher" else ps.Online()
+    data = ps.Online(label_noise=0.3 if "init" in kw else 0.0)
     d, o = both_engines(ERF_LAW, ERF_LAW, ps.SGD(lr=0.5, batch_size=2, momentum=0.5), data,
                         steps=200, record=[0, 1, 10, 50, 200], seed=5, **kw)
     assert_same_law(d, o, range(5))
@@ -339,14 +339,15 @@ def test_law_matches_direct_at_N200(case):
             **{k: v for k, v in spec.items() if kind != "Perceptron" or k not in ("K", "second_layer")})
 
     teacher, student = resize(teacher), resize(student)
+    planted = isinstance(kw.get("init"), str) and kw["init"] == "teacher"
     if "init" in kw and not isinstance(kw["init"], str):
         kw = dict(init=np.random.default_rng(1).standard_normal((student.K, student.d)))
-    data = ps.Online(label_noise=0.3) if kw.get("init") == "teacher" else ps.Online()
+    data = ps.Online(label_noise=0.3 if planted else 0.0, test_size=2000)
     steps = 5 * N // algo.batch_size
     rec = np.unique(np.round(np.geomspace(1, steps, 6)).astype(int))
     rec = np.concatenate([[0], rec])
     d, o = both_engines(teacher, student, algo, data, replicas=4000, steps=steps, record=rec,
-                        seed=8, **kw)
+                        seed=8, probe_every=steps, **kw)
     assert_same_law(d, o, range(len(rec)))
 
 
