@@ -142,9 +142,9 @@ def report(rows, meta):
         out.append(f"| chain cost per step flat in N (10³ … 10⁹) | rate at N ÷ rate at 10³: "
                    f"{min(flats):.2f} … {max(flats):.2f} | "
                    f"{'PASS' if min(flats) > 0.7 else 'FAIL'} (within the load's noise: > 0.7) |")
-    out += ["", "Why not 100× at N = 10³: a chain step of a K = M = 2 committee needs r + 1 = 7 "
-            "Gaussians and one χ² draw (the frame components of the teacher, initial-student and "
-            "student rows, and the norm of the orthogonal part), four erf and two exp per sample, "
+    out += ["", "Why not 100× at N = 10³: a chain step of a K = M = 2 committee at m = 1 needs "
+            "r = 6 Gaussians and one χ² draw (the frame components of the teacher, initial-student "
+            "and student rows, and the norm of the orthogonal part), four erf and two exp, "
             "plus O(r²) arithmetic; the direct step needs N = 1000 Gaussians and 4N multiply-adds. "
             "The random numbers and transcendental functions alone bound the ratio by about 75× at "
             "N = 10³; the ratio grows as N (the chain's cost does not depend on N).", END]

@@ -375,26 +375,30 @@ def test_follows_saad_solla_at_1e6():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("K", [2, 3])
-def test_plateau_and_escape_follow_saad_solla_at_1e6(K):
-    """K = M = 2 and 3, lr = 0.5, N = 10^6, alpha to 900 (2) / 1200 (3): the plateau height
-    equals theory.plateau to 2 %, and each replica escapes (eps_g < plateau / 10) within 15 % of
-    the ODE integrated from its own initial overlaps; the SGD noise of O(N^-1/2) that also feeds
-    the unstable mode is what separates them (the ODE has none). Afterwards eps_g decays to
-    below 1e-4 of the plateau in both."""
-    N = 10**6
-    lr = 0.5
+def test_plateau_and_escape_follow_saad_solla_at_1e6():
+    """K = M = 2, lr = 0.5, N = 10^6, alpha to 600: each replica and the ODE integrated from its
+    own initial overlaps sit on the same plateau (theory.plateau's eps_g to 2 %, the finite-N
+    fluctuations being O(N^-1/2)), escape (eps_g < plateau / 10) at nearly the same time, and
+    then converge (eps_g < 1e-4 plateau in both).
+
+    The escape tolerance: on the plateau the unstable mode grows as e^{lambda alpha} (lambda =
+    0.0316, runs/plateau); the ODE has the initial amplitude only, the chain adds the SGD noise,
+    also O(N^-1/2), which shifts the escape by ln|1 + xi| / lambda (xi the ratio of the two
+    amplitudes). runs/plateau measures the spread of this shift at 0.4 / lambda (N = 10^3); a
+    shift beyond 2 / lambda = 63 (|1 + xi| outside [e^-2, e^2]) in any of 4 replicas would
+    contradict it."""
+    N, K, lr = 10**6, 2, 0.5
     t = ps.Committee(N=N, K=K, activation="erf")
-    a_end = 900 if K == 2 else 1200
-    alpha = np.concatenate([[0], np.arange(10, a_end + 1, 10)]).astype(float)
-    res = ps.train(t, t, ps.SGD(lr=lr), ps.Online(), steps=int(a_end * N), replicas=4, seed=11,
-                   init_scale=math.sqrt(0.2), record=(alpha * N).astype(np.int64),
-                   engine="overlaps")
+    alpha = np.concatenate([[0], np.arange(5, 601, 5)]).astype(float)
+    res = ps.train(t, t, ps.SGD(lr=lr), ps.Online(), steps=int(alpha[-1] * N), replicas=4,
+                   seed=11, init_scale=math.sqrt(0.2), record=(alpha * N).astype(np.int64),
+                   engine="overlaps", probe_every=N * 100)
     ode = theory.saad_solla(K, K, lr, alpha=res.time, method="dop853",
                             init=dict(Q=res.Q[:, 0], R=res.R[:, 0], T=res.T))
     plateau = theory.plateau(K, lr).eps_g
     at = np.searchsorted(res.time, 100)
     assert np.all(np.abs(res.eps_g[:, at] / plateau - 1) < 0.02), res.eps_g[:, at]
+    assert np.all(np.abs(ode.eps_g[:, at] / plateau - 1) < 0.02), ode.eps_g[:, at]
 
     def escape(eps):
         return np.array([res.time[np.argmax(e < plateau / 10)] if np.any(e < plateau / 10)
@@ -402,7 +406,7 @@ def test_plateau_and_escape_follow_saad_solla_at_1e6(K):
 
     sim, th = escape(res.eps_g), escape(ode.eps_g)
     assert np.all(np.isfinite(sim)) and np.all(np.isfinite(th)), (sim, th)
-    assert np.all(np.abs(sim / th - 1) < 0.15), (sim, th)
+    assert np.all(np.abs(sim - th) <= 2 / 0.0316), (sim, th)
     assert np.all(res.eps_g[:, -1] < 1e-4 * plateau) and np.all(ode.eps_g[:, -1] < 1e-4 * plateau)
 
 

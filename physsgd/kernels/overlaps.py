@@ -12,10 +12,12 @@ The first c = Mb + Kb rows are constant ("the constant rows"); W and V move ("th
 
 Coordinates
 -----------
-The block keeps an orthonormal frame f_1..f_n of R^F, n = min(r, F), whose span contains every
-row, and the coordinates y_aj = s_a . f_j / sqrt(F), so that every overlap is a dot product of
-coordinates: s_a . s_b / F = y_a . y_b (Y Y^T is the Gram matrix G of SCIENCE.md 1.8). The
-constant rows use only the first n_c = min(c, F) directions; the moving rows use all n.
+The block keeps an orthonormal frame f_1..f_n of R^F whose span contains every row, and the
+coordinates y_aj = s_a . f_j / sqrt(F), so that every overlap is a dot product of coordinates:
+s_a . s_b / F = y_a . y_b (Y Y^T is the Gram matrix G of SCIENCE.md 1.8). The constant rows use
+only the first n_c directions, n_c = min(c, F), or min(Mb, F) when W0 lies in the teacher's span
+(init="teacher": W0 = teacher; init_scale = 0: W0 = 0); the moving rows use all
+n = min(n_c + moving rows, F) (a direction no row needs would only cost random numbers).
 
 One step, exactly in law
 ------------------------
@@ -62,6 +64,15 @@ the overlaps only, and with the teacher rows first the teacher's test labels nev
 
 Random numbers of replica r: the initial state from stream (seed, r, setup), the batches from
 (seed, r, train), the test fields from (seed, r, test): bit-identical for any thread count.
+
+Speed
+-----
+A step is O(r^2) arithmetic, so fixed costs dominate unless they are kept out of it: the plain
+steps between two observation events (probe, check, record, window end) run inside one call
+(``advance``), compiled with ``_nrt=False`` over inline helpers, because every call into a
+compiled function that takes arrays, and every alias numba's inlining creates, increments and
+decrements the arrays' reference counts atomically (perf: half of the step before). numba's
+``_nrt`` option is internal; ``advance`` allocates nothing, which is what it requires.
 """
 import math
 from collections import namedtuple
