@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import sys
 import time
 import tomllib
@@ -52,14 +53,23 @@ def check_thresholds(scale):
                              f"expected {want} and {study.ALPHA_MAX[K]}")
 
 
+def cpu_seconds():
+    """CPU time of this process and of its finished children (the sweep's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_sweep(scale, out, workers):
     from physsgd import sweep
     dest = os.path.join(out, scale, "escape")
-    t0 = time.time()
+    t0, c0 = time.time(), cpu_seconds()
     report = sweep.run(config_path(scale), dest, workers=workers)
     if not report.ok:
         raise SystemExit(f"the sweep had failures; re-run to resume ({dest})")
-    return time.time() - t0
+    timing = dict(wall=time.time() - t0, cpu=cpu_seconds() - c0)
+    with open(os.path.join(out, scale, "sweep_timing.json"), "w") as f:
+        json.dump(timing, f)
+    return timing
 
 
 def run_trajectories(scale, out):
@@ -87,7 +97,8 @@ def analyse(scale, out, figures):
     inst = {K: study.instability(K) for K in study.K_VALUES}
     summary, fits = {}, {}
     for (K, N), d in data.items():
-        row = dict(N=N, replicas=d["replicas"], wall=d["wall"], **study.escape_stats(d["alpha"], d["censored"]))
+        row = dict(N=N, replicas=d["replicas"], wall=d["wall"], steps=d["steps"],
+                   **study.escape_stats(d["alpha"], d["censored"]))
         n_ode = min(ODE_REPLICAS, d["replicas"])
         ode = study.ode_escapes(K, d["Q0"][:n_ode], d["R0"][:n_ode], d["T"][:n_ode],
                                 d["success_eps"], study.ALPHA_MAX[K])
@@ -128,7 +139,7 @@ def analyse(scale, out, figures):
              study.figure_distribution(data, inst, os.path.join(figures, "escape_law.png"))]
     plateau_check = plateau_heights(traj, inst)
     law = law_tests(data, inst)
-    text = report(scale, summary, fits, inst, plateau_check, law)
+    text = report(scale, out, summary, fits, inst, plateau_check, law)
     with open(os.path.join(figures, f"results_{scale}.md"), "w") as f:
         f.write(text)
     with open(os.path.join(out, scale, "summary.json"), "w") as f:
@@ -181,7 +192,7 @@ def _fmt(x, err=None, digits=1):
     return f"{x:.{digits}f}" + (f" ± {err:.{digits}f}" if err is not None and np.isfinite(err) else "")
 
 
-def report(scale, summary, fits, inst, plateau_check, law):
+def report(scale, out, summary, fits, inst, plateau_check, law):
     import study
     L = [f"# Plateau escape vs N: results ({scale} scale)", "",
          "erf soft committee K = M, lr = 0.5, batch 1, Q(0) = 0.2, exact overlap chain "
@@ -196,14 +207,16 @@ def report(scale, summary, fits, inst, plateau_check, law):
                  f"{sd:.1f}{' (isotropic amplitude assumed)' if i.multiplicity > 1 else ''} |")
     L += ["", "## Escape statistics per N", "",
           "| K | N | replicas | censored | mean alpha_esc ± s.e. | sd ± s.e. | median | "
-          "noiseless ODE: mean (sd), n | chain − ODE (same replicas) | corr(chain, ODE) | wall (s) |",
-          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+          "noiseless ODE: mean (sd), n | chain − ODE (same replicas) | corr(chain, ODE) | "
+          "chain steps | wall (s) |",
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for K, rows in summary.items():
         for r in rows:
             L.append(f"| {K} | 10^{round(math.log10(r['N']))} | {r['n']} | {r['censored']} | "
                      f"{_fmt(r['mean'], r['sem'])} | {_fmt(r['sd'], r['sd_err'])} | {_fmt(r['median'])} | "
                      f"{_fmt(r['ode_mean'])} ({_fmt(r['ode_sd'])}), {r['ode_n']} | "
-                     f"{_fmt(r['noise_shift'], r['noise_shift_err'])} | {r['corr']:.2f} | {r['wall']:.0f} |")
+                     f"{_fmt(r['noise_shift'], r['noise_shift_err'])} | {r['corr']:.2f} | "
+                     f"{r['steps']:.3g} | {r['wall']:.0f} |")
     L += ["", "## Fit alpha_esc = a + b ln N (weighted by the s.e. of the means)", "",
           "| K | N range | a | b | chi2/dof | p | b predicted | b via analysis.power_law (stat, sys) |",
           "|---:|---|---:|---:|---:|---:|---:|---:|"]
@@ -230,7 +243,14 @@ def report(scale, summary, fits, inst, plateau_check, law):
         L.append(f"| {K} | KS test of lambda (alpha_esc − mean), N = 10^{round(math.log10(t['N']))}, "
                  f"n = {t['n']}, vs −ln|A|, A Gaussian in {t['dim']} dim | D = {t['ks']:.3f}, "
                  f"p = {t['p']:.2g} | — |")
+    timing = os.path.join(out, scale, "sweep_timing.json")
+    if os.path.exists(timing):
+        with open(timing) as f:
+            t = json.load(f)
+        L += ["", f"Sweep: {t['wall']:.0f} s wall, {t['cpu']:.0f} s CPU (workers included); "
+              f"{sum(r['steps'] for rows in summary.values() for r in rows):.3g} chain steps."]
     return "\n".join(L) + "\n"
+
 
 
 def main(argv=None):
@@ -243,11 +263,12 @@ def main(argv=None):
     t0 = time.time()
     check_thresholds(args.scale)
     if not args.analyze_only:
-        print(f"escape sweep: {run_sweep(args.scale, args.out, args.workers):.0f} s", flush=True)
+        timing = run_sweep(args.scale, args.out, args.workers)
+        print(f"escape sweep: {timing['wall']:.0f} s wall, {timing['cpu']:.0f} s CPU", flush=True)
     figures = os.path.join(HERE, "figures") if args.scale == "small" else os.path.join(args.out, "full", "figures")
     for path in analyse(args.scale, args.out, figures):
         print("wrote", path)
-    print(f"total {time.time() - t0:.0f} s")
+    print(f"total {time.time() - t0:.0f} s wall, {cpu_seconds():.0f} s CPU (this process and its workers)")
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ def load_escapes(out_dir) -> dict:
         alpha = np.where(censored, np.nan, fp * m / N)
         out[(K, N)] = dict(alpha=alpha, censored=censored, Q0=res.Q[:, 0], R0=res.R[:, 0],
                            T=res.T, replicas=res.replicas, wall=res.wall_time,
+                           steps=int(res.stopped_at.sum()),
                            budget=run["alpha"], success_eps=run["success_eps"])
     return dict(sorted(out.items()))
 
