@@ -83,7 +83,8 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
                       measure=measure)
     if plan.engine == "overlaps":
         from .overlaps import train_overlaps
-        return train_overlaps(teacher, student, algo, data, plan, threads=threads)
+        return train_overlaps(teacher, student, algo, data, plan, threads=threads,
+                              spec=dict(steps=steps, epochs=epochs, alpha=alpha, record=record))
     replicas, seed, init_scale = plan.replicas, plan.seed, plan.init_scale
     setup = _setup_replicas(teacher, student, data, replicas, seed, init_scale, init)
     cfg = _kernel_config(teacher, student, algo, data, setup, plan)

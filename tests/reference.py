@@ -756,3 +756,63 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
         else:
             res["success"][r] = res["eps_g"][r, -1] <= success_eps
     return res
+
+
+# ============================================================================================
+# overlap chain (engine="overlaps", physsgd/kernels/overlaps.py): one step on explicit vectors
+# ============================================================================================
+def chain_step_explicit(teacher, student, algo, Y, U, Bt, seed=0):
+    """One online SGD step on explicit weight vectors rebuilt from the chain's coordinates and
+    random numbers; returns (Gram matrices of every block after the step, mean batch error,
+    indices of the samples with a non-zero loss derivative).
+
+    Block b (dense: one block of fan-in N; tree: unit b's block of fan-in d) has rows
+    (teacher, W0, W, momentum buffer) s_a = sqrt(F) sum_j Y[b, a, j] f_j for an explicit random
+    orthonormal frame f_1..f_n of R^F, completed by q more orthonormal vectors g_1..g_q. Sample
+    mu is x_mu = sum_j U[mu, b, j] f_j + sum_j Bt[b, i, j] g_j on block b, i the rank of mu among
+    the samples whose loss derivative is non-zero (the only ones whose orthogonal parts the
+    chain draws). The step itself is ``sgd_step`` above on the assembled (K, F) weights, and the
+    Gram matrices are explicit dot products / F, so the twin shares nothing with the kernel but
+    the random numbers."""
+    Y, U, Bt = (np.asarray(a, float) for a in (Y, U, Bt))
+    blocks, rows, n = Y.shape
+    m = U.shape[0]
+    q = Bt.shape[2]
+    tree = student.topology == "tree"
+    F, N = student.d, student.N
+    Kb, Mb = (1, 1) if tree else (student.K, teacher.K)
+    c = Mb + Kb
+    mom = algo.momentum > 0
+    rng = np.random.default_rng(seed)
+    frames = [np.linalg.qr(rng.standard_normal((F, F)))[0] for _ in range(blocks)]
+    S = [math.sqrt(F) * Y[b] @ frames[b][:, :n].T for b in range(blocks)]        # (rows, F)
+    Wt = np.vstack([S[b][:Mb] for b in range(blocks)])
+    W0 = np.vstack([S[b][Mb:c] for b in range(blocks)])
+    W = np.vstack([S[b][c:c + Kb] for b in range(blocks)])
+    buf = np.vstack([S[b][c + Kb:] for b in range(blocks)]) if mom else np.zeros_like(W)
+    fields = np.arange(N).reshape(student.K, F) if tree else np.zeros((student.K, 1), np.int64)
+    tfields = np.arange(N).reshape(teacher.K, F) if tree else np.zeros((teacher.K, 1), np.int64)
+    vs = student.second_layer or np.ones(student.K)
+    vt = teacher.second_layer or np.ones(teacher.K)
+    snet = Net(student.activation, student.output, vs, fields, not tree)
+    tnet = Net(teacher.activation, teacher.output, vt, tfields, not tree)
+    X = np.zeros((m, N))
+    for b in range(blocks):
+        X[:, b * F:(b + 1) * F] = U[:, b, :n] @ frames[b][:, :n].T
+    y = tnet.label(Wt, X)            # fields, hence labels, see the frame parts only
+    dl = loss_derivative(algo.loss, scaled_output(snet, W, W0, X, algo.output_scale), y, algo.margin)
+    active = np.flatnonzero(dl != 0.0)
+    for i, mu in enumerate(active):
+        for b in range(blocks):
+            X[mu, b * F:(b + 1) * F] += Bt[b, i, :q] @ frames[b][:, n:n + q].T
+    W_new, buf_new, err, _ = sgd_step(snet, W, W0, buf, X, y, loss=algo.loss, margin=algo.margin,
+                                      output_scale=algo.output_scale, lr=algo.lr,
+                                      momentum=algo.momentum, weight_decay=algo.weight_decay)
+    grams = np.empty((blocks, rows, rows))
+    for b in range(blocks):
+        parts = [Wt[b * Mb:(b + 1) * Mb], W0[b * Kb:(b + 1) * Kb], W_new[b * Kb:(b + 1) * Kb]]
+        if mom:
+            parts.append(buf_new[b * Kb:(b + 1) * Kb])
+        Sb = np.vstack(parts)
+        grams[b] = Sb @ Sb.T / F
+    return grams, err, active
