@@ -12,6 +12,12 @@ A replica's run is a sequence of named phases, each a small function:
     finish         the stationary observables, the record slots after an early stop, success
 There is one entry point per algorithm (train_sgd, train_greedy) so that a run compiles only the
 code its algorithm needs.
+
+The ``out`` tuple (allocated by physsgd/train.py, in this order):
+    out[0:10]   eps_g, train_err, R, Q, T, wchange, wnorm, diverged, success, stopped
+    out[10:15]  at_teacher, first_passage, first_exit, window_overlap, window_eps_g
+    out[15:19]  grad_noise, noise_scale, sharpness, hessian_trace   (measure=[...]; curvature.py)
+    out[19]     (replicas, 4) states of the measure streams, advanced in place
 """
 import math
 
@@ -20,6 +26,7 @@ from numba import njit, prange
 
 from .config import (EG_TESTSET, GREEDY_ALGO, RULE_EPS, RULE_WEIGHTS, RULE_WEIGHTS_OR_TEST,
                      STOP_NONE, STOP_SUCCESS, STOP_ZERO_LOSS, STOP_ZERO_TRAIN_ERROR, SUM)
+from .curvature import measure_record, repeat_after_stop
 from .network import sign
 from .observables import embed, eps_closed_form, overlaps_with
 from .rng import shuffle
@@ -262,6 +269,8 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
         train_err[r, rec] = terr
         wchange[r, rec] = np.sqrt(np.sum((W - W0) ** 2)) / math.sqrt(W.size)
         wnorm[r, rec] = wn
+        if cfg.measure != 0:
+            measure_record(cfg, r, rec, W, W0, fields_s, vs, src, out)
         ctr[C_REC] = rec + 1
         acc[A_RUN_ERR] = 0.0
         ctr[C_RUN_N] = 0
@@ -311,6 +320,8 @@ def finish(cfg, r, W, ctx, ctr, acc, out):
             wnorm[r, t] = wnorm[r, rec - 1]
             R[r, t] = R[r, rec - 1]
             Q[r, t] = Q[r, rec - 1]
+    if cfg.measure != 0:
+        repeat_after_stop(out, r, rec, diverged[r])
     if not diverged[r] and rec > 0:
         if cfg.teacher_rule != RULE_EPS:
             success[r] = is_on_teacher(cfg, W, W0, fields_s, vs, Wt, same_field, Xte, yte, scratch)
