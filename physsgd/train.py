@@ -72,8 +72,40 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
     classifiers, 1e-3 for regression.
 
     ``engine``: "direct" (simulate the weights) or "overlaps" (the exact overlap chain of online
-    SGD on Gaussian inputs, cost independent of N; no weights returned). ``measure``: extra
-    observables at the record points, any of "grad_noise", "sharpness".
+    SGD on Gaussian inputs, cost independent of N; no weights returned).
+
+    ``measure``: a name or list of names of observables taken at every record point, as
+    ``TrainResult`` fields of shape (replicas, T) (None when not asked for); ps.SGD and the
+    direct engine only. Phi(w) is the objective SGD descends: the mean training loss as SGD sees
+    it (loss(F)/output_scale) plus weight_decay/2 |w|^2; g_mu is sample mu's loss gradient,
+    G = grad Phi, m = batch_size. Momentum does not enter (it shapes the step, not the gradient).
+
+    - "grad_noise": E|g_B - E g_B|^2, the total variance (trace of the covariance, summed over
+      the weights, not divided by their number) of the mini-batch gradient g_B (mean of g_mu
+      over a batch). Finite data: exact over the training set, sigma^2/m (P - m)/(P - 1) with
+      sigma^2 = (1/P) sum_mu |g_mu - mean g|^2: the variance of the mean of m *distinct* samples,
+      which is how both batch modes (epochs, independent) draw a step's batch (marginally a
+      uniform m-subset); times (P - 1)/(P - m) it is the with-replacement value sigma^2/m.
+      Online: s^2/m, s^2 the unbiased sample variance of test_size fresh samples (labels with
+      their noise) drawn at each record point from the measure stream.
+    - "noise_scale": sigma^2/|G|^2 (online: s^2 over the unbiased estimate |mean g + weight_decay
+      w|^2 - s^2/test_size), the "simple noise scale" B_noise of McCandlish et al. 2018: the batch
+      size at which the with-replacement noise equals the squared signal, their predictor of the
+      critical batch size. inf at a stationary point with noise, NaN at 0/0 and online where
+      |G|^2 is not resolved (estimate <= 0).
+    - "sharpness": the largest (algebraic) eigenvalue of Hess Phi, finite data only, by Lanczos
+      with full reorthogonalisation on exact Hessian-vector products (forward-over-backward,
+      O(P K F) each, no dense Hessian), from a random start; stops at a relative residual of
+      LANCZOS_TOL = 1e-6 (then an eigenvalue lies within it) or after LANCZOS_ITERS = 300
+      products (NaN: not converged). The kinks of relu and hinge count as zero curvature.
+    - "hessian_trace": tr Hess Phi, exact, finite data only.
+
+    In physsgd's scaling (h = w.x/sqrt(fan-in)) the gradient moments and the trace are O(K) and
+    generic Hessian eigenvalues O(1/fan-in): a linear perceptron with square loss has
+    Hess Phi = X^T X/(N P) + weight_decay. Cost per record: one or two passes over the training
+    set per gradient measure, up to LANCZOS_ITERS passes for the sharpness. Random numbers
+    (Lanczos starts, online samples) come from the measure stream (seed, r, 3): trajectories are
+    bit-identical with and without ``measure``.
 
     Replica r draws its teacher, data and moves from streams keyed by (seed, r): the arrays are
     bit-identical for any ``threads``.

@@ -152,6 +152,23 @@ def test_second_derivatives_match_finite_differences():
 # ------------------------------------------------------------------------------------------
 # 2. Lanczos against a dense eigendecomposition
 # ------------------------------------------------------------------------------------------
+def test_top_ritz_of_a_tridiagonal():
+    """Bisection on Sturm counts and inverse iteration against numpy's eigh."""
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 3, 7, 20, 60):
+        for scale in (1.0, 1e-6):
+            a = rng.standard_normal(n) * scale
+            b = np.abs(rng.standard_normal(n)) * scale
+            T = np.diag(a) + np.diag(b[:n - 1], 1) + np.diag(b[:n - 1], -1)
+            ev, evec = np.linalg.eigh(T)
+            theta, last, radius = cv._top_ritz(a, b, n)
+            np.testing.assert_allclose(theta, ev[-1], rtol=1e-12, atol=1e-14 * scale)
+            assert theta >= ev[-1] - 1e-14 * np.abs(ev).max()      # an upper bound up to rounding
+            assert radius >= np.abs(ev).max() - 1e-15 * scale
+            if n == 1 or ev[-1] - ev[-2] > 1e-3 * scale:
+                np.testing.assert_allclose(abs(last), abs(evec[-1, -1]), rtol=1e-7, atol=1e-12)
+
+
 @pytest.mark.parametrize("act,loss,out,topo", [("erf", "square", "sum", "dense"),
                                                ("tanh", "logistic", "parity", "tree"),
                                                ("relu", "squared_hinge", "sign", "dense"),

@@ -287,18 +287,63 @@ def hessian_trace(cfg, fields, X, DL, D2, A, B, K, F):
 
 
 @njit
-def _top_ritz(alpha, beta, j):
-    """Largest eigenvalue of the (j+1)-square Lanczos tridiagonal, the last component of its
-    eigenvector, and the spectral radius of the tridiagonal."""
-    n = j + 1
-    T = np.zeros((n, n))
+def _sturm_below(alpha, beta, n, x):
+    """Number of eigenvalues of the tridiagonal (alpha[:n], beta[:n-1]) below x (Sturm count
+    from the LDL^T pivots of T - x I)."""
+    count = 0
+    d = 1.0
     for i in range(n):
-        T[i, i] = alpha[i]
-        if i + 1 < n:
-            T[i, i + 1] = beta[i]
-            T[i + 1, i] = beta[i]
-    evals, evecs = np.linalg.eigh(T)
-    return evals[n - 1], evecs[n - 1, n - 1], max(abs(evals[0]), abs(evals[n - 1]))
+        off = beta[i - 1] * beta[i - 1] / d if i > 0 else 0.0
+        d = alpha[i] - x - off
+        if d == 0.0:
+            d = -1e-300
+        if d < 0.0:
+            count += 1
+    return count
+
+
+@njit
+def _top_ritz(alpha, beta, n):
+    """Largest eigenvalue theta of the n-square Lanczos tridiagonal (bisection on Sturm counts
+    inside its Gershgorin interval, to machine precision), the last component of its unit
+    eigenvector (two steps of inverse iteration at sigma just above theta, where T - sigma I is
+    negative definite, so the tridiagonal solve needs no pivoting), and the Gershgorin radius
+    max_i |alpha_i| + |beta_{i-1}| + |beta_i| >= the spectral radius. O(n) per bisection step."""
+    radius = 0.0
+    lo = math.inf
+    hi = -math.inf
+    for i in range(n):
+        r = (abs(beta[i - 1]) if i > 0 else 0.0) + (abs(beta[i]) if i + 1 < n else 0.0)
+        lo = min(lo, alpha[i] - r)
+        hi = max(hi, alpha[i] + r)
+        radius = max(radius, abs(alpha[i]) + r)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        if _sturm_below(alpha, beta, n, mid) == n:
+            hi = mid                     # every eigenvalue lies below mid
+        else:
+            lo = mid
+    theta = hi                           # an upper bound of lambda_max(T), tight to rounding
+    if n == 1:
+        return theta, 1.0, radius
+    sigma = theta + max(1e-10 * radius, 1e-300)
+    x = np.ones(n)
+    c = np.empty(n)
+    for _ in range(2):                   # x <- (T - sigma I)^-1 x (Thomas), normalised
+        piv = alpha[0] - sigma
+        c[0] = beta[0] / piv
+        x[0] = x[0] / piv
+        for i in range(1, n):
+            piv = alpha[i] - sigma - beta[i - 1] * c[i - 1]
+            if i + 1 < n:
+                c[i] = beta[i] / piv
+            x[i] = (x[i] - beta[i - 1] * x[i - 1]) / piv
+        for i in range(n - 2, -1, -1):
+            x[i] -= c[i] * x[i + 1]
+        x /= math.sqrt(np.dot(x, x))
+    return theta, x[n - 1], radius
 
 
 @njit
@@ -307,8 +352,8 @@ def lanczos_top(cfg, fields, X, DL, D2, A, B, K, F, s, max_iter, tol):
     (classical Gram-Schmidt, twice), from a Gaussian start vector drawn from stream s.
 
     Stops when the top Ritz pair's residual |H y - theta y| = beta_j |s_j| falls to tol times the
-    spectral radius of the tridiagonal (then an eigenvalue lies within that residual of theta,
-    and theta <= lambda_max always), when the Krylov space becomes invariant (beta_j ~ 0: exact),
+    tridiagonal's Gershgorin radius (then an eigenvalue lies within that residual of theta, and
+    theta <= lambda_max up to rounding), when the Krylov space becomes invariant (beta_j ~ 0: exact),
     or after min(K F, max_iter) products. Returns (theta, converged, products used)."""
     n = K * F
     k_max = min(n, max_iter)
@@ -330,7 +375,7 @@ def lanczos_top(cfg, fields, X, DL, D2, A, B, K, F, s, max_iter, tol):
                 w -= c * Qb[i]
         b = math.sqrt(np.dot(w, w))
         beta[j] = b
-        theta, last, radius = _top_ritz(alpha, beta, j)
+        theta, last, radius = _top_ritz(alpha, beta, j + 1)
         if not (math.isfinite(theta) and math.isfinite(b)):
             return math.nan, False, j + 1
         if b * abs(last) <= tol * radius or b <= 1e-13 * radius or j + 1 == n:
