@@ -269,8 +269,6 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
         train_err[r, rec] = terr
         wchange[r, rec] = np.sqrt(np.sum((W - W0) ** 2)) / math.sqrt(W.size)
         wnorm[r, rec] = wn
-        if cfg.measure != 0:
-            measure_record(cfg, r, rec, W, W0, fields_s, vs, src, out)
         ctr[C_REC] = rec + 1
         acc[A_RUN_ERR] = 0.0
         ctr[C_RUN_N] = 0
@@ -320,8 +318,6 @@ def finish(cfg, r, W, ctx, ctr, acc, out):
             wnorm[r, t] = wnorm[r, rec - 1]
             R[r, t] = R[r, rec - 1]
             Q[r, t] = Q[r, rec - 1]
-    if cfg.measure != 0:
-        repeat_after_stop(out, r, rec, diverged[r])
     if not diverged[r] and rec > 0:
         if cfg.teacher_rule != RULE_EPS:
             success[r] = is_on_teacher(cfg, W, W0, fields_s, vs, Wt, same_field, Xte, yte, scratch)
@@ -342,6 +338,15 @@ def _counters(cfg):
 # the replica loops, one per algorithm (the same phases around a different move)
 
 @njit
+def _measured(cfg, r, rec_before, W, ctx, ctr, out):
+    """measure=[...] (SGD only, curvature.py): when observe has just filled a record slot, take
+    the measures there, at the same weights. Called from run_sgd, not from observe, so that the
+    greedy kernel never compiles them."""
+    if cfg.measure != 0 and ctr[C_REC] > rec_before:
+        measure_record(cfg, r, ctr[C_REC] - 1, W, ctx[0], ctx[1], ctx[2], ctx[10], out)
+
+
+@njit
 def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
             ytest_user, s_train, s_test, record_steps, out):
     W0, src, Xte, yte, Wt_full, scratch = begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser,
@@ -350,12 +355,17 @@ def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
     stop = observe(cfg, r, 0, 0.0, True, W, ctx, ctr, acc, out)
+    _measured(cfg, r, 0, W, ctx, ctr, out)
     step = 0
     while not stop and step < cfg.total_steps:
         step += 1
         berr, finite = sgd_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
+        rec = ctr[C_REC]
         stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
+        _measured(cfg, r, rec, W, ctx, ctr, out)
     finish(cfg, r, W, ctx, ctr, acc, out)
+    if cfg.measure != 0:
+        repeat_after_stop(out, r, ctr[C_REC], out[7][r])
 
 
 @njit

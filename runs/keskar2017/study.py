@@ -183,25 +183,30 @@ def _boot_idx(R, seed=0, n=BOOT):
 # ------------------------------------------------------------------------------------------
 def _bstar_from(ms, ratio):
     """The m where the samples ratio E(m)/E_ref first reaches 2, log-interpolated; (value,
-    bracketed by a censored point, determined)."""
+    bracket, determined). When the first m past the doubling has a censored median (never
+    reached by half the replicas), B* is only bracketed: the geometric midpoint, and the bracket
+    [m_prev, m] as its range."""
     for i in range(1, len(ms)):
         if ratio[i] >= 2.0:
             if not np.isfinite(ratio[i]):
-                return math.sqrt(ms[i - 1] * ms[i]), True, True
+                return math.sqrt(ms[i - 1] * ms[i]), (ms[i - 1], ms[i]), True
             a, b = math.log(max(ratio[i - 1], 1e-300)), math.log(ratio[i])
             f = (math.log(2.0) - a) / (b - a) if b > a else 1.0
-            return math.exp(math.log(ms[i - 1]) + f * (math.log(ms[i]) - math.log(ms[i - 1]))), False, True
-    return math.nan, False, False
+            return math.exp(math.log(ms[i - 1]) + f * (math.log(ms[i]) - math.log(ms[i - 1]))), None, True
+    return math.nan, None, False
 
 
-def speedup_series(runs):
-    """Group runs by (N, P): per m the replicas' steps and samples to target; medians, paired
-    bootstrap of the medians and of B*."""
+def speedup_series(runs, control="T"):
+    """Group runs by (N, P, T) (control "T") or (N, P, lr): per m the replicas' steps and
+    samples to target; medians, paired bootstrap (replica r has the same teacher, data and start
+    for every m) of the medians and of B*. B*'s range: the 16-84% bootstrap interval, widened to
+    the m-grid bracket where a censored median brackets it."""
     groups = {}
     for run in runs:
-        groups.setdefault((run["N"], run["P"]), []).append(run)
+        value = run["lr"] / run["m"] if control == "T" else run["lr"]
+        groups.setdefault((run["N"], run["P"], round(value, 12)), []).append(run)
     out = {}
-    for (N, P), rs in sorted(groups.items()):
+    for (N, P, value), rs in sorted(groups.items()):
         rs = sorted(rs, key=lambda r: r["m"])
         ms = np.array([r["m"] for r in rs], float)
         S = np.array([crossing(r["res"])[0] for r in rs])           # (n_m, R)
@@ -215,7 +220,8 @@ def speedup_series(runs):
         Eb = np.array([[_median(row[b]) for row in E] for b in boot])   # (B, n_m)
         Sb = np.array([[_median(row[b]) for row in S] for b in boot])
         ratio = med(E) / med(E)[0]
-        bstar, censored, det = _bstar_from(ms, ratio)
+        bstar, bracket, det = _bstar_from(ms, ratio)
+        censored = bracket is not None
         bb = []
         for k in range(len(boot)):
             v, _, d = _bstar_from(ms, Eb[k] / Eb[k][0])
@@ -224,7 +230,11 @@ def speedup_series(runs):
         frac_undet = float(np.mean(~np.isfinite(bb)))
         lo, hi = (np.percentile(bb[np.isfinite(bb)], [16, 84]) if np.isfinite(bb).sum() > 10
                   else (math.nan, math.nan))
-        out[(N, P)] = dict(N=N, P=P, m=ms, lr=np.array([r["lr"] for r in rs]), S=S, E=E, t=t,
+        if det:
+            lo, hi = min(lo, bstar), max(hi, bstar)
+            if censored:
+                lo, hi = min(lo, bracket[0]), max(hi, bracket[1])
+        out[(N, P, value)] = dict(N=N, P=P, T=value if control == "T" else math.nan, m=ms, lr=np.array([r["lr"] for r in rs]), S=S, E=E, t=t,
                            S_med=med(S), E_med=med(E), t_med=med(t),
                            S_lo=np.percentile(Sb, 16, axis=0), S_hi=np.percentile(Sb, 84, axis=0),
                            E_lo=np.percentile(Eb, 16, axis=0), E_hi=np.percentile(Eb, 84, axis=0),
@@ -233,6 +243,13 @@ def speedup_series(runs):
                            bstar_hi=hi, bstar_undetermined_frac=frac_undet, Bnoise0=Bn0, R=R,
                            eps_final=np.array([np.nanmean(r["res"].eps_g[:, -1]) for r in rs]))
     return out
+
+
+def _running_median(a, valid):
+    """Median over the replicas still running at each record (NaN once fewer than half are:
+    the rest stopped at success)."""
+    med = np.nanmedian(np.where(valid, a, np.nan), axis=0)
+    return np.where(valid.mean(axis=0) >= 0.5, med, np.nan)
 
 
 def curvature_path(runs):
@@ -256,15 +273,15 @@ def curvature_path(runs):
         lam_b = np.array([np.median(lam_star[b]) for b in boot])
         T = run["lr"] / run["m"]
         lam = float(np.median(lam_star))
-        out[(run["N"], run["P"])] = dict(
+        out[(run["N"], run["P"], round(T, 12))] = dict(
             N=run["N"], P=run["P"], T=T, lam_star=lam, lam_err=float(lam_b.std(ddof=1)),
             B_stab=2.0 / (T * lam), B_stab_err=2.0 / (T * lam) * float(lam_b.std(ddof=1)) / lam,
             Bnoise0=float(np.median(res.noise_scale[:, 0])),
             Bnoise_target=float(np.median(bn_t)), n=len(lam_star),
-            time=res.steps * run["lr"], lam_curve=np.nanmedian(np.where(valid, res.sharpness, np.nan), axis=0),
-            bn_curve=np.nanmedian(np.where(valid, res.noise_scale, np.nan), axis=0),
-            loss_curve=np.nanmedian(np.where(valid, res.train_error, np.nan), axis=0),
-            trace_curve=np.nanmedian(np.where(valid, res.hessian_trace, np.nan), axis=0))
+            time=res.steps * run["lr"], lam_curve=_running_median(res.sharpness, valid),
+            bn_curve=_running_median(res.noise_scale, valid),
+            loss_curve=_running_median(res.train_error, valid),
+            trace_curve=_running_median(res.hessian_trace, valid))
     return out
 
 
@@ -343,10 +360,22 @@ def _fmt(x, e=None, digits=2):
     return f"{x:.{digits + 1}g} ± {e:.{digits}g}"
 
 
-def plot_noise(nz, path):
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path):
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def plot_noise(nz, path):
+    plt = _pyplot()
     m, P = nz["m"], nz["P"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
     for (name, d), c in zip(nz["points"].items(), ("C0", "C3")):
@@ -378,19 +407,15 @@ def plot_noise(nz, path):
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=8)
     fig.suptitle("Erf soft committee N = 32, K = 2: the gradient noise from the SGD updates themselves", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_speedup(sT, slr, cp, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for i, ((N, P), d) in enumerate(sT.items()):
+    for i, ((N, P, T), d) in enumerate(sT.items()):
         c = f"C{i}"
-        lab = f"T = 0.5, N = {N}, P = {P}"
+        lab = f"T = {T:g}, N = {N}, P = {P}"
         ok = np.isfinite(d["S_med"])
         axes[0].errorbar(d["m"][ok], d["S_med"][ok], [d["S_med"][ok] - d["S_lo"][ok], d["S_hi"][ok] - d["S_med"][ok]],
                          fmt="o-", color=c, ms=4, label=lab)
@@ -404,9 +429,9 @@ def plot_speedup(sT, slr, cp, path):
             axes[2].plot(d["m"][~ok] / N, np.full((~ok).sum(), 30.0), "x", color=c, ms=7)
         if d["bstar_determined"]:
             axes[2].axvline(d["bstar"] / N, color=c, ls="--", lw=0.8)
-        if (N, P) in cp:
-            axes[2].plot(cp[(N, P)]["B_stab"] / N, 0.6, "v", color=c, ms=8)
-    for (N, P), d in slr.items():
+        if (N, P, T) in cp:
+            axes[2].plot(cp[(N, P, T)]["B_stab"] / N, 0.6, "v", color=c, ms=8)
+    for (N, P, _), d in slr.items():
         ok = np.isfinite(d["S_med"])
         axes[0].errorbar(d["m"][ok], d["S_med"][ok], [d["S_med"][ok] - d["S_lo"][ok], d["S_hi"][ok] - d["S_med"][ok]],
                          fmt="s--", color="k", ms=4, label=f"lr = {d['lr'][0]:g}, N = {N}, P = {P}")
@@ -418,77 +443,78 @@ def plot_speedup(sT, slr, cp, path):
                 title="samples to target")
     axes[2].axhline(2.0, color="k", lw=0.8)
     axes[2].set(xscale="log", yscale="log", xlabel="m / N", ylabel="E(m) / E(smallest m)",
-                title="fixed T: B* where E doubles (dashed); ▼ 2/(T λ*), × not reached")
+                title="E/E_min; B* (dashed), 2/(T λ*) (▼), never reached (×)")
     for ax in axes:
         ax.legend(fontsize=7)
     fig.suptitle("Erf soft committee K = M = 2, square loss, P = 8N (and N = 32, P = 1024): linear speed-up at fixed T = lr/m up to B*", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_bstar(sT, cp, fit, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    for (N, P), d in sT.items():
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.6, 4.8))
+    seen = set()
+
+    def once(label):
+        if label in seen:
+            return None
+        seen.add(label)
+        return label
+    for (N, P, T), d in sT.items():
+        if abs(T - 0.5) > 1e-12:
+            continue
         mk = "o" if P == 8 * N else "D"
+        tag = "P = 8N" if P == 8 * N else f"P = {P}"
         if d["bstar_determined"]:
-            lo = d["bstar"] - d["bstar_lo"] if np.isfinite(d["bstar_lo"]) else 0
-            hi = d["bstar_hi"] - d["bstar"] if np.isfinite(d["bstar_hi"]) else 0
-            ax.errorbar(N, d["bstar"], [[max(lo, 0)], [max(hi, 0)]], fmt=mk, color="C0", ms=7,
-                        label="B* (E doubles), P = 8N" if mk == "o" else f"B*, P = {P}")
+            yerr = [[max(d["bstar"] - d["bstar_lo"], 0)], [max(d["bstar_hi"] - d["bstar"], 0)]]
+            ax.errorbar(N, d["bstar"], yerr, fmt=mk, color="C0", ms=7, capsize=3,
+                        label=once(f"B* (E doubles), {tag}"))
         else:
-            ax.annotate(f"B* not determined\n(> {int(d['m'][-1])})", (N, d["m"][-1]), fontsize=7)
-        if (N, P) in cp:
-            c = cp[(N, P)]
-            ax.errorbar(N * (1.03 if P != 8 * N else 1), c["B_stab"], c["B_stab_err"], fmt=mk, mfc="none", color="C3", ms=7,
-                        label="2/(T λ*)  (full-batch stability of lr = T m)" if P == 8 * N else None)
-            ax.plot(N * 0.97, c["Bnoise_target"], mk, color="C2", mfc="none", ms=6,
-                    label="B_noise = σ²/|∇L|² at the target" if P == 8 * N else None)
-            ax.plot(N * 0.97, c["Bnoise0"], mk, color="C7", mfc="none", ms=5,
-                    label="B_noise at the start" if P == 8 * N else None)
+            ax.annotate(f"B* not determined (> {int(d['m'][-1])})", (N, d["m"][-1]), fontsize=7)
+        if (N, P, T) in cp:
+            c = cp[(N, P, T)]
+            ax.errorbar(N * 1.04, c["B_stab"], c["B_stab_err"], fmt=mk, mfc="none", color="C3", ms=7,
+                        label=once(f"2/(T λ*): stability of lr = T m, {tag}"))
+            ax.plot(N * 0.96, c["Bnoise_target"], mk, color="C2", mfc="none", ms=6,
+                    label=once(f"B_noise at the target, {tag}"))
+            ax.plot(N * 0.96, c["Bnoise0"], mk, color="C7", mfc="none", ms=5,
+                    label=once(f"B_noise at the start, {tag}"))
     if fit is not None:
         NN = np.array([14, 72])
-        ax.plot(NN, fit.predict(NN), "k--", lw=0.8, label=f"B* ∝ N^{fit.exponent:.2f}±{fit.errors['exponent']:.2f}")
+        ax.plot(NN, fit.predict(NN), "k--", lw=0.8,
+                label=f"fit B* ∝ N^({fit.exponent:.2f} ± {fit.errors['exponent']:.2f}), P = 8N")
     ax.set(xscale="log", yscale="log", xlabel="input dimension N", ylabel="batch size",
-           title="Critical batch size at T = 0.5 against N (circles P = 8N, diamonds P = 1024)")
+           title="Critical batch size at T = 0.5 (error bars: bootstrap, or the m-grid bracket)")
     ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_path(cp, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    for i, ((N, P), c) in enumerate(sorted(cp.items())):
+    sizes = sorted({(N, P) for N, P, _ in cp})
+    for (N, P, T), c in sorted(cp.items()):
         t = np.maximum(c["time"], c["time"][1] / 2)
-        lab = f"N = {N}, P = {P}"
-        axes[0].plot(t, c["loss_curve"], "-", color=f"C{i}", label=lab)
-        axes[1].plot(t, N * c["lam_curve"], "-", color=f"C{i}", label=lab)
-        axes[2].plot(t, c["bn_curve"] / N, "-", color=f"C{i}", label=lab)
+        lab = f"T = {T:g}, N = {N}, P = {P}"
+        style = dict(color=f"C{sizes.index((N, P))}", ls="-" if T == 0.5 else "--")
+        axes[0].plot(t, c["loss_curve"], label=lab, **style)
+        axes[1].plot(t, N * c["lam_curve"], label=lab, **style)
+        axes[2].plot(t, c["bn_curve"] / N, label=lab, **style)
     axes[0].axhline(TARGET, color="k", ls=":", lw=0.8)
     axes[0].set(xscale="log", yscale="log", xlabel="t = lr × steps", ylabel="training loss (median)",
-                title="m = 2, T = 0.5: training loss")
+                title=f"m = 2: training loss (target {TARGET:g} dotted)")
     axes[1].set(xscale="log", xlabel="t = lr × steps", ylabel="N λ_max (median)", title="sharpness × N along the path")
     axes[2].set(xscale="log", yscale="log", xlabel="t = lr × steps", ylabel="B_noise / N (median)",
                 title="gradient noise scale / N along the path")
     for ax in axes:
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    fig.suptitle("Along the small-batch path (medians over the replicas still training; runs stop at ε_g ≤ 1e-5)", fontsize=10)
+    _save(fig, path)
 
 
 def plot_minima(mT, mlr, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.3))
     series = [(f"T = {k:g}", d, "o-") for k, d in mT.items()] + [(f"lr = {k:g}", d, "s--") for k, d in mlr.items()]
     for i, (lab, d, fmt) in enumerate(series):
@@ -514,12 +540,18 @@ def plot_minima(mT, mlr, path):
     for ax in axes:
         ax.legend(fontsize=7)
     fig.suptitle("Erf soft committee N = 32, K = M = 2, P = 32 < KN: the zero-loss minimum SGD reaches, against the batch size", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def analyze(base, figdir, scale="small"):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN medians of censored runs
+            return _analyze(base, figdir, scale)
+
+
+def _analyze(base, figdir, scale):
     import analysis as an
     os.makedirs(figdir, exist_ok=True)
     lines = [f"# keskar2017 results ({scale} scale)", ""]
@@ -543,15 +575,16 @@ def analyze(base, figdir, scale="small"):
             summary[f"noise_exponent_corrected_{name}"] = (fc.exponent, fc.errors["exponent"])
         lines.append("")
     # 2. speed-up
-    sT = speedup_series(_runs(os.path.join(base, "speedup_T")))
-    slr = speedup_series(_runs(os.path.join(base, "speedup_lr")))
+    sT = speedup_series(_runs(os.path.join(base, "speedup_T")) + _runs(os.path.join(base, "speedup_T2")), "T")
+    slr = speedup_series(_runs(os.path.join(base, "speedup_lr")), "lr")
     cp = curvature_path(_runs(os.path.join(base, "curvature_path")))
     fit = None
-    pts = [(N, d["bstar"], d) for (N, P), d in sT.items() if P == 8 * N and d["bstar_determined"]]
+    pts = [(N, d["bstar"], d) for (N, P, T), d in sT.items()
+           if P == 8 * N and T == 0.5 and d["bstar_determined"]]
     if len(pts) >= 3:
         Ns = np.array([p[0] for p in pts], float)
         bs = np.array([p[1] for p in pts])
-        db = np.array([max((p[2]["bstar_hi"] - p[2]["bstar_lo"]) / 2, 0.05 * p[1]) if np.isfinite(p[2]["bstar_hi"])
+        db = np.array([(p[2]["bstar_hi"] - p[2]["bstar_lo"]) / 2 if np.isfinite(p[2]["bstar_hi"])
                        else 0.5 * p[1] for p in pts])
         fit = an.power_law(Ns, bs, db, seed=2)
         summary["bstar_exponent_N"] = (fit.exponent, fit.errors["exponent"])
@@ -560,24 +593,25 @@ def analyze(base, figdir, scale="small"):
         plot_bstar(sT, cp, fit, os.path.join(figdir, "bstar.png"))
     if cp:
         plot_path(cp, os.path.join(figdir, "curvature_path.png"))
-    for title, ser in (("fixed T = 0.5 (lr = T m)", sT), ("fixed lr", slr)):
-        for (N, P), d in ser.items():
+    for kind, ser in (("T", sT), ("lr", slr)):
+        for (N, P, value), d in ser.items():
+            title = f"fixed T = {value:g} (lr = T m)" if kind == "T" else f"fixed lr = {value:g}"
             lines += [f"## Steps to training loss {TARGET:g}, {title}, N = {N}, P = {P} ({d['R']} replicas)", "",
                       "| m | lr | median S (68% CI) | median E = m S | median t = lr S | reached | E / E(m_min) | final eps_g (mean) |",
                       "|---|---|---|---|---|---|---|---|"]
             for i, m in enumerate(d["m"]):
                 lines.append(f"| {int(m)} | {d['lr'][i]:g} | {_fmt(d['S_med'][i])} ({_fmt(d['S_lo'][i])}–{_fmt(d['S_hi'][i])}) | "
                              f"{_fmt(d['E_med'][i])} | {_fmt(d['t_med'][i])} | {d['reached'][i]:.2f} | {_fmt(d['ratio'][i])} | {d['eps_final'][i]:.2g} |")
-            if title.startswith("fixed T"):
-                b = (f"{d['bstar']:.3g} (68% bootstrap {d['bstar_lo']:.3g}–{d['bstar_hi']:.3g}"
-                     f"{', bracketed by a censored point' if d['bstar_censored'] else ''})" if d["bstar_determined"]
+            if kind == "T":
+                b = (f"{d['bstar']:.3g} (range {d['bstar_lo']:.3g}–{d['bstar_hi']:.3g}: "
+                     f"{'the m-grid bracket; the next m has a censored median' if d['bstar_censored'] else '68% bootstrap'})" if d["bstar_determined"]
                      else f"not determined (E never doubles for m ≤ {int(d['m'][-1])})")
                 lines += ["", f"B* (E doubles): {b}; {100 * d['bstar_undetermined_frac']:.0f}% of bootstrap resamples undetermined."]
-                if (N, P) in cp:
-                    c = cp[(N, P)]
+                if (N, P, value) in cp:
+                    c = cp[(N, P, value)]
                     lines.append(f"Along m = 2: λ* = {c['lam_star']:.4g} ± {c['lam_err']:.2g} → 2/(T λ*) = {c['B_stab']:.3g} ± {c['B_stab_err']:.2g}; "
                                  f"B_noise at the start {c['Bnoise0']:.3g}, at the target {c['Bnoise_target']:.3g} ({c['n']} replicas).")
-                summary[f"bstar_{N}_{P}"] = (d["bstar"], d["bstar_lo"], d["bstar_hi"], d["bstar_determined"])
+                summary[f"bstar_N{N}_P{P}_T{value:g}"] = (d["bstar"], d["bstar_lo"], d["bstar_hi"], d["bstar_determined"])
             lines.append("")
     if fit is not None:
         lines += [f"B* against N (P = 8N): exponent {_fmt(fit.exponent, fit.errors['exponent'])} "
