@@ -37,8 +37,12 @@ class TrainResult:
     window_overlap: np.ndarray | None = None   # (replicas,) window mean of the best-matched overlap (probes)
     window_eps_g: np.ndarray | None = None     # (replicas,) window mean of eps_g
     window: np.ndarray | None = None           # (2,) first and last step of the window (inclusive)
-    grad_noise: np.ndarray | None = None       # (replicas, T) measure="grad_noise": mini-batch gradient noise
-    sharpness: np.ndarray | None = None        # (replicas, T) measure="sharpness": top Hessian eigenvalue
+    # measure=[...] (ps.train's docstring has the definitions), at the record points; None when
+    # not requested. Phi = training loss (mean over the P samples) + weight_decay/2 |w|^2.
+    grad_noise: np.ndarray | None = None       # (replicas, T) E|g_B - grad Phi|^2 of the run's batches (trace, unnormalised)
+    noise_scale: np.ndarray | None = None      # (replicas, T) per-sample tr Cov(g) / |grad Phi|^2: the "simple noise scale" B_noise
+    sharpness: np.ndarray | None = None        # (replicas, T) largest eigenvalue of Hess Phi (Lanczos); NaN: not converged
+    hessian_trace: np.ndarray | None = None    # (replicas, T) tr Hess Phi (exact)
     weights: np.ndarray | None = None          # (replicas, K, F) final student weights (unit k reads inputs student_fields[r, k])
     teacher_weights: np.ndarray | None = None  # (replicas, M, F_t)
     student_fields: np.ndarray | None = None   # (replicas, K, F) input indices of each unit's receptive field
@@ -49,8 +53,9 @@ class TrainResult:
     ARRAYS = ("time", "steps", "eps_g", "train_error", "R", "Q", "T", "weight_change",
               "weight_norm", "diverged", "success", "stopped_at")
     STATIONARY = ("time_at_teacher", "first_passage", "first_exit", "window_overlap", "window_eps_g")
-    OPTIONAL_ARRAYS = STATIONARY + ("window", "grad_noise", "sharpness", "weights", "teacher_weights",
-                                    "student_fields", "teacher_fields")
+    MEASURES = ("grad_noise", "noise_scale", "sharpness", "hessian_trace")
+    OPTIONAL_ARRAYS = STATIONARY + ("window",) + MEASURES + ("weights", "teacher_weights",
+                                                            "student_fields", "teacher_fields")
 
     @property
     def replicas(self) -> int:
@@ -80,7 +85,7 @@ class TrainResult:
         for name in self.STATIONARY:
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
-        for name in ("grad_noise", "sharpness"):
+        for name in self.MEASURES:
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)[:, -1]
         return out
@@ -97,7 +102,7 @@ class TrainResult:
                 return a is None and b is None
             return np.array_equal(a, b, equal_nan=True)
         return all(same(getattr(self, n), getattr(other, n))
-                   for n in self.ARRAYS + self.STATIONARY + ("window", "grad_noise", "sharpness"))
+                   for n in self.ARRAYS + self.STATIONARY + ("window",) + self.MEASURES)
 
     def __repr__(self) -> str:
         K, M = self.R.shape[2:]

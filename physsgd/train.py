@@ -20,7 +20,9 @@ from .result import TrainResult
 STOP_RULES = kc.STOP_CODES
 INITS = ("random", "teacher")
 ENGINES = ("direct", "overlaps")
-MEASURES = ("grad_noise", "sharpness")
+MEASURES = tuple(kc.MEASURE_CODES)     # grad_noise, noise_scale, sharpness, hessian_trace
+_HESSIAN_MEASURES = ("sharpness", "hessian_trace")
+LANCZOS_ITERS, LANCZOS_TOL = 300, 1e-6   # sharpness: Hessian-vector products, relative residual
 _ODD = ("sign", "erf", "tanh", "linear")
 KernelConfig = kc.KernelConfig
 
@@ -70,8 +72,40 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
     classifiers, 1e-3 for regression.
 
     ``engine``: "direct" (simulate the weights) or "overlaps" (the exact overlap chain of online
-    SGD on Gaussian inputs, cost independent of N; no weights returned). ``measure``: extra
-    observables at the record points, any of "grad_noise", "sharpness".
+    SGD on Gaussian inputs, cost independent of N; no weights returned).
+
+    ``measure``: a name or list of names of observables taken at every record point, as
+    ``TrainResult`` fields of shape (replicas, T) (None when not asked for); ps.SGD and the
+    direct engine only. Phi(w) is the objective SGD descends: the mean training loss as SGD sees
+    it (loss(F)/output_scale) plus weight_decay/2 |w|^2; g_mu is sample mu's loss gradient,
+    G = grad Phi, m = batch_size. Momentum does not enter (it shapes the step, not the gradient).
+
+    - "grad_noise": E|g_B - E g_B|^2, the total variance (trace of the covariance, summed over
+      the weights, not divided by their number) of the mini-batch gradient g_B (mean of g_mu
+      over a batch). Finite data: exact over the training set, sigma^2/m (P - m)/(P - 1) with
+      sigma^2 = (1/P) sum_mu |g_mu - mean g|^2: the variance of the mean of m *distinct* samples,
+      which is how both batch modes (epochs, independent) draw a step's batch (marginally a
+      uniform m-subset); times (P - 1)/(P - m) it is the with-replacement value sigma^2/m.
+      Online: s^2/m, s^2 the unbiased sample variance of test_size fresh samples (labels with
+      their noise) drawn at each record point from the measure stream.
+    - "noise_scale": sigma^2/|G|^2 (online: s^2 over the unbiased estimate |mean g + weight_decay
+      w|^2 - s^2/test_size), the "simple noise scale" B_noise of McCandlish et al. 2018: the batch
+      size at which the with-replacement noise equals the squared signal, their predictor of the
+      critical batch size. inf at a stationary point with noise, NaN at 0/0 and online where
+      |G|^2 is not resolved (estimate <= 0).
+    - "sharpness": the largest (algebraic) eigenvalue of Hess Phi, finite data only, by Lanczos
+      with full reorthogonalisation on exact Hessian-vector products (forward-over-backward,
+      O(P K F) each, no dense Hessian), from a random start; stops at a relative residual of
+      LANCZOS_TOL = 1e-6 (then an eigenvalue lies within it) or after LANCZOS_ITERS = 300
+      products (NaN: not converged). The kinks of relu and hinge count as zero curvature.
+    - "hessian_trace": tr Hess Phi, exact, finite data only.
+
+    In physsgd's scaling (h = w.x/sqrt(fan-in)) the gradient moments and the trace are O(K) and
+    generic Hessian eigenvalues O(1/fan-in): a linear perceptron with square loss has
+    Hess Phi = X^T X/(N P) + weight_decay. Cost per record: one or two passes over the training
+    set per gradient measure, up to LANCZOS_ITERS passes for the sharpness. Random numbers
+    (Lanczos starts, online samples) come from the measure stream (seed, r, 3): trajectories are
+    bit-identical with and without ``measure``.
 
     Replica r draws its teacher, data and moves from streams keyed by (seed, r): the arrays are
     bit-identical for any ``threads``.
@@ -98,6 +132,11 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
                at_teacher=np.full(replicas, np.nan), first_passage=np.full(replicas, -1, np.int64),
                first_exit=np.full(replicas, -1, np.int64), window_overlap=np.full(replicas, np.nan),
                window_eps_g=np.full(replicas, np.nan))
+    # measure=[...] (kernels/curvature.py): always allocated (one compiled kernel), returned
+    # when requested; then the measure streams' states
+    for name in MEASURES:
+        out[name] = np.full((replicas, T_rec), np.nan)
+    out["measure_states"] = seed_states(seed, replicas, kc.STREAM_MEASURE)
     t0 = _time.perf_counter()
     with _numba_threads(threads):
         kengine.entry_point(cfg.algo, bit_path(teacher, student, algo, data))(
@@ -116,6 +155,7 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
                        time_at_teacher=out["at_teacher"], first_passage=out["first_passage"],
                        first_exit=out["first_exit"], window_overlap=out["window_overlap"],
                        window_eps_g=out["window_eps_g"], window=np.array(plan.window, np.int64),
+                       **{name: out[name] for name in plan.measure},
                        weights=setup["W"], teacher_weights=setup["Wt"],
                        student_fields=_index_fields(student, setup["fields_s"]),
                        teacher_fields=_index_fields(teacher, setup["fields_t"]) if teacher else None,
@@ -212,7 +252,7 @@ def check_args(teacher, student, algo, data, steps=None, epochs=None, alpha=None
     window = _window(window, total)
     if not (isinstance(engine, str) and engine in ENGINES):
         raise ValueError(f"engine={engine!r} is not allowed; choose one of {', '.join(map(repr, ENGINES))}")
-    measure = _check_measure(measure, algo, student)
+    measure = _check_measure(measure, algo, student, data, engine)
     if threads is not None:
         v.integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
     if engine != "overlaps":        # the overlap chain draws no inputs and stores no weights
@@ -297,21 +337,35 @@ def _window(window, total):
                      f"steps with 0 <= first <= last <= {total}")
 
 
-def _check_measure(measure, algo, student) -> tuple:
+def _check_measure(measure, algo, student, data, engine) -> tuple:
+    """measure: None, a name or a list of names from MEASURES. Gradients need ps.SGD (continuous
+    weights) and the direct engine; the Hessian measures need a training set (ps.Dataset): they
+    are properties of the training loss, which online data do not have."""
     if measure is None:
         return ()
     names = [measure] if isinstance(measure, str) else measure
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"measure={measure!r} must be a list of names from {list(MEASURES)}")
+        raise ValueError(f"measure={measure!r} must be a name or a list of names from {list(MEASURES)}")
     for n in names:
         if n not in MEASURES:
             raise ValueError(f"measure={n!r} is not allowed; choose from {', '.join(map(repr, MEASURES))}")
+    names = tuple(dict.fromkeys(names))
     if names and not isinstance(algo, SGD):
-        raise ValueError(f"measure={list(names)} needs ps.SGD (gradients of continuous weights); "
-                         f"got {type(algo).__name__}")
-    if names:
-        raise ValueError(f"measure={list(names)} is not available yet in this build")
-    return tuple(dict.fromkeys(names))
+        raise ValueError(f"measure={list(names)} needs ps.SGD (gradients and Hessians of continuous "
+                         f"weights); got {type(algo).__name__} with {student.weights} weights")
+    if names and engine != "direct":
+        raise ValueError(f"measure={list(names)} needs engine='direct' (the overlap chain has no "
+                         f"weights to differentiate); got engine={engine!r}")
+    hess = [n for n in names if n in _HESSIAN_MEASURES]
+    if hess and not isinstance(data, Dataset):
+        raise ValueError(f"measure={hess} is a property of the training loss and needs a finite "
+                         f"training set (ps.Dataset); got {type(data).__name__} (online data have "
+                         f"no training loss; 'grad_noise' and 'noise_scale' are measured online)")
+    if names and isinstance(data, Online) and data.test_size < 2:
+        raise ValueError(f"measure={list(names)} online estimates the gradient moments on "
+                         f"test_size fresh samples; test_size={data.test_size} is too few "
+                         f"(allowed: >= 2)")
+    return names
 
 
 def _check_specs(teacher, student, algo, data):
@@ -580,7 +634,10 @@ def _kernel_config(teacher, student, algo, data, setup, plan):
         sign_flips=bool(_sign_flips(student, data)), total_steps=int(plan.total_steps),
         probe_every=int(plan.probe_every), window_start=int(plan.window[0]),
         window_stop=int(plan.window[1]),
-        batch_eps=bool(online and teacher is not None and data.label_noise == 0.0))
+        batch_eps=bool(online and teacher is not None and data.label_noise == 0.0),
+        measure=int(sum(kc.MEASURE_CODES[n] for n in plan.measure)),
+        lanczos_iters=LANCZOS_ITERS, lanczos_tol=LANCZOS_TOL,
+        measure_samples=int(data.test_size))
 
 
 @contextmanager

@@ -816,3 +816,129 @@ def chain_step_explicit(teacher, student, algo, Y, U, Bt, seed=0):
         Sb = np.vstack(parts)
         grams[b] = Sb @ Sb.T / F
     return grams, err, active
+
+# ============================================================================================
+# curvature and gradient noise (measure=[...]; physsgd/kernels/curvature.py)
+# ============================================================================================
+# The objective SGD descends on a finite training set (X, y) of P samples:
+#     Phi(W) = (1/P) sum_mu loss(F_mu) / alpha + (weight_decay / 2) |W|^2,
+# F_mu = f(W, x_mu), or alpha (f(W, x_mu) - f(W0, x_mu)) when output_scale alpha is given
+# (alpha = 1 otherwise). Everything below is built from explicit (P, K, F) arrays and dense
+# (K F, K F) matrices; weights are flattened row by row (index k * F + j).
+
+def activation_second_derivative(act, h):
+    """g''(h); relu and linear: 0 (relu's kink at 0 is ignored: it has measure zero)."""
+    h = np.asarray(h, dtype=float)
+    if act == "erf":
+        return -h * activation_derivative("erf", h)
+    if act == "tanh":
+        t = np.tanh(h)
+        return -2.0 * t * (1.0 - t * t)
+    if act in ("relu", "linear", "sign"):
+        return np.zeros_like(h)
+    raise ValueError(act)
+
+
+def output_hessian(act, out, v, H):
+    """(P, K, K) d^2 f / dh_k dh_l at pre-activations H (P, K)."""
+    G, D = activation(act, H), activation_derivative(act, H)
+    D2 = activation_second_derivative(act, H)
+    P, K = H.shape
+    B = np.zeros((P, K, K))
+    if out == "parity":
+        for k in range(K):
+            for l in range(K):
+                rest = [i for i in range(K) if i not in (k, l)]
+                prod = np.prod(G[:, rest], axis=-1)
+                B[:, k, l] = (D2[:, k] if k == l else D[:, k] * D[:, l]) * prod
+        return B
+    for k in range(K):
+        B[:, k, k] = np.asarray(v, float)[k] * D2[:, k]
+    return B
+
+
+def loss_second_derivative(loss, F, y, margin):
+    """d^2 loss / dF^2 (hinge: 0 away from its kink; hebbian: 0)."""
+    F, y = np.asarray(F, float), np.asarray(y, float)
+    if loss == "square":
+        return np.ones_like(F)
+    if loss == "hinge" or loss == "hebbian":
+        return np.zeros_like(F)
+    if loss == "logistic":
+        s = _expit(y * F)
+        return y * y * s * (1.0 - s)
+    if loss == "squared_hinge":
+        return np.where(margin - y * F > 0.0, y * y, 0.0)
+    raise ValueError(loss)
+
+
+def _input_blocks(net, W, X):
+    """(P, K, F) xhat_k = x[S_k] / sqrt(F): dh_k / dW_k."""
+    K, F = W.shape
+    idx = field_indices(net.fields, net.dense, K, X.shape[1])
+    return X[:, idx] / math.sqrt(F)
+
+
+def per_sample_gradients(net, W, W0, X, y, *, loss, margin, output_scale):
+    """(P, K, F) gradient of loss(F_mu) / alpha with respect to W, sample by sample."""
+    Fout = scaled_output(net, W, W0, X, output_scale)
+    dl = loss_derivative(loss, Fout, y, margin)
+    A = output_gradient(net.act, net.out, net.v, net.H(W, X))
+    return (dl[:, None] * A)[:, :, None] * _input_blocks(net, W, X)
+
+
+def objective_gradient(net, W, W0, X, y, *, loss, margin, output_scale, weight_decay):
+    """(K, F) grad Phi."""
+    return per_sample_gradients(net, W, W0, X, y, loss=loss, margin=margin,
+                                output_scale=output_scale).mean(axis=0) + weight_decay * W
+
+
+def objective_hessian(net, W, W0, X, y, *, loss, margin, output_scale, weight_decay):
+    """(K F, K F) Hessian of Phi, dense, from its two terms sample by sample:
+    alpha loss''(F) (grad f)(grad f)^T + loss'(F) sum_kl d^2f/dh_k dh_l xhat_k xhat_l^T."""
+    K, F = W.shape
+    alpha = output_scale or 1.0
+    Fout = scaled_output(net, W, W0, X, output_scale)
+    dl = loss_derivative(loss, Fout, y, margin)
+    d2l = loss_second_derivative(loss, Fout, y, margin)
+    Hpre = net.H(W, X)
+    A = output_gradient(net.act, net.out, net.v, Hpre)              # (P, K)
+    B = output_hessian(net.act, net.out, net.v, Hpre)               # (P, K, K)
+    Xh = _input_blocks(net, W, X)                                   # (P, K, F)
+    grad_f = (A[:, :, None] * Xh).reshape(len(X), K * F)            # (P, K F)
+    Hs = np.zeros((K * F, K * F))
+    for mu in range(len(X)):
+        Hs += alpha * d2l[mu] * np.outer(grad_f[mu], grad_f[mu])
+        if dl[mu] != 0.0:
+            for k in range(K):
+                for l in range(K):
+                    Hs[k * F:(k + 1) * F, l * F:(l + 1) * F] += dl[mu] * B[mu, k, l] * np.outer(Xh[mu, k], Xh[mu, l])
+    return Hs / len(X) + weight_decay * np.eye(K * F)
+
+
+def gradient_noise(net, W, W0, X, y, m, *, loss, margin, output_scale, weight_decay,
+                   replacement=False):
+    """The exact second moments of the mini-batch gradient on the training set (X, y):
+    sigma2 = (1/P) sum_mu |g_mu - G|^2 (per-sample variance, divisor P), |G|^2 with
+    G = grad Phi, and E|g_B - E g_B|^2 for a batch of m samples: sigma2 / m with replacement,
+    sigma2 / m (P - m) / (P - 1) without. Returns dict(sigma2, G2, grad_noise, noise_scale)."""
+    g = per_sample_gradients(net, W, W0, X, y, loss=loss, margin=margin, output_scale=output_scale)
+    P = len(X)
+    Gbar = g.mean(axis=0)
+    sigma2 = float(((g - Gbar) ** 2).sum() / P)
+    G2 = float(((Gbar + weight_decay * W) ** 2).sum())
+    fpc = 1.0 if replacement else ((P - m) / (P - 1) if P > 1 else 0.0)
+    return dict(sigma2=sigma2, G2=G2, grad_noise=sigma2 / m * fpc,
+                noise_scale=sigma2 / G2 if G2 > 0 else (math.inf if sigma2 > 0 else math.nan))
+
+
+def replica_training_set(teacher, student, data, seed, r, replicas, init_scale=1.0):
+    """Replica r's training set (X, y), teacher and initial student as ps.train draws them:
+    (X, y, Wt, ft, W, fs). Teacher-generated data only (user data: the split in train_reference)."""
+    train_states = krng.seed_states(seed, replicas, STREAM_TRAIN)
+    s_train = train_states[r].copy()
+    Wt, ft, W, fs = setup_replica(teacher, student, seed, r, init_scale)
+    vt = np.asarray(teacher.second_layer or np.ones(teacher.K), float)
+    tnet = Net(teacher.activation, teacher.output, vt, ft, teacher.topology == "dense")
+    X, y = draw_samples(s_train, data.P, tnet, Wt, student.N, data, True)
+    return X, y, Wt, ft, W, fs

@@ -39,6 +39,10 @@ RULE_NAMES = {RULE_EPS: "eps", RULE_WEIGHTS: "weights", RULE_WEIGHTS_OR_TEST: "w
 
 # random streams of replica r: keyed (seed, r, stream)
 STREAM_SETUP, STREAM_TRAIN, STREAM_TEST = 0, 1, 2
+STREAM_MEASURE = 3       # measure=[...] only (curvature.py): Lanczos starts, online samples
+
+# measure=[...] (curvature.py): bits of KernelConfig.measure
+MEASURE_GRAD_NOISE, MEASURE_NOISE_SCALE, MEASURE_SHARPNESS, MEASURE_HESSIAN_TRACE = 1, 2, 4, 8
 
 KernelConfig = namedtuple("KernelConfig", [
     "algo", "N", "act_s", "out_s", "act_t", "out_t", "dense_s", "dense_t", "fan_in_t", "loss",
@@ -46,7 +50,10 @@ KernelConfig = namedtuple("KernelConfig", [
     "ties", "new_batch_per_proposal", "inputs", "chi", "label_noise", "P", "user_data",
     "independent_batches", "test_size", "eg_mode", "success_eps", "stop_rule", "check_every",
     "exact_votes", "teacher_rule", "sign_flips", "total_steps", "probe_every", "window_start",
-    "window_stop", "batch_eps"])
+    "window_stop", "batch_eps",
+    # measure=[...] (curvature.py); defaults: nothing measured
+    "measure", "lanczos_iters", "lanczos_tol", "measure_samples"],
+    defaults=(0, 0, 0.0, 0))
 KernelConfig.__doc__ = """Everything a replica's run reads, as plain scalars.
 
 independent_batches: finite data only; every step draws batch_size distinct samples afresh
@@ -62,6 +69,9 @@ probe_every: cadence (steps) of the probes that measure the window means (and, u
 batch_eps: the window mean of eps_g is the mean error of the fresh batches met in the window
     (online data without label noise: each batch error, measured before its move, is an
     unbiased estimate of the current student's eps_g) instead of eps_g at the probes.
+measure: bits MEASURE_* of the observables taken at the record points (0: none);
+    lanczos_iters, lanczos_tol: the sharpness's Lanczos budget (Hessian-vector products) and
+    relative residual; measure_samples: fresh samples behind the online gradient moments.
 """
 
 # name -> code tables of the Python layer
@@ -73,3 +83,5 @@ TIE_CODES = {"accept": TIE_ACCEPT, "reject": TIE_REJECT, "random": TIE_RANDOM}
 STOP_CODES = {None: STOP_NONE, "zero_train_error": STOP_ZERO_TRAIN_ERROR,
               "zero_loss": STOP_ZERO_LOSS, "success": STOP_SUCCESS}
 INPUT_CODES = {"gaussian": INPUT_GAUSSIAN, "binary": INPUT_BINARY}
+MEASURE_CODES = {"grad_noise": MEASURE_GRAD_NOISE, "noise_scale": MEASURE_NOISE_SCALE,
+                 "sharpness": MEASURE_SHARPNESS, "hessian_trace": MEASURE_HESSIAN_TRACE}

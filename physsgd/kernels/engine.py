@@ -16,6 +16,12 @@ site with variables (a literal argument, e.g. observe(..., 0, ...), would compil
 specialisation), and the replica index is cast to int64 (prange's index is int64 where numba types
 the loop and uint64 in the parallel function it outlines: two compilations of the whole replica
 loop otherwise).
+
+The ``out`` tuple (allocated by physsgd/train.py, in this order):
+    out[0:10]   eps_g, train_err, R, Q, T, wchange, wnorm, diverged, success, stopped
+    out[10:15]  at_teacher, first_passage, first_exit, window_overlap, window_eps_g
+    out[15:19]  grad_noise, noise_scale, sharpness, hessian_trace   (measure=[...]; curvature.py)
+    out[19]     (replicas, 4) states of the measure streams, advanced in place
 """
 import math
 
@@ -25,6 +31,7 @@ from numba import njit, prange
 from .config import (EG_TESTSET, GREEDY_ALGO, RULE_EPS, RULE_WEIGHTS, RULE_WEIGHTS_OR_TEST,
                      STOP_NONE, STOP_SUCCESS, STOP_ZERO_LOSS, STOP_ZERO_TRAIN_ERROR, SUM)
 from . import bits
+from .curvature import measure_record, repeat_after_stop
 from .network import sign
 from .observables import embed, eps_closed_form, overlaps_with
 from .rng import shuffle
@@ -371,6 +378,15 @@ def _counters(cfg):
 # the replica loops, one per algorithm (the same phases around a different move)
 
 @njit
+def _measured(cfg, r, rec_before, W, ctx, ctr, out):
+    """measure=[...] (SGD only, curvature.py): when observe has just filled a record slot, take
+    the measures there, at the same weights. Called from run_sgd, not from observe, so that the
+    greedy kernel never compiles them."""
+    if cfg.measure != 0 and ctr[C_REC] > rec_before:
+        measure_record(cfg, r, ctr[C_REC] - 1, W, ctx[0], ctx[1], ctx[2], ctx[10], out)
+
+
+@njit
 def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
             ytest_user, s_train, s_test, record_steps, out):
     W0, src, Xte, yte, Wt_full, scratch = begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser,
@@ -379,10 +395,17 @@ def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
     step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
-    while not observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out) and step < cfg.total_steps:
+    while True:
+        rec = ctr[C_REC]
+        stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
+        _measured(cfg, r, rec, W, ctx, ctr, out)
+        if stop or step >= cfg.total_steps:
+            break
         step += 1
         berr, finite = sgd_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
     finish(cfg, r, W, ctx, ctr, acc, out)
+    if cfg.measure != 0:
+        repeat_after_stop(out, r, ctr[C_REC], out[7][r])
 
 
 @njit

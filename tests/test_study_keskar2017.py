@@ -1,0 +1,94 @@
+"""A reduced runs/keskar2017 study: the qualitative claims of its README must hold.
+
+Each check is sized so that the claim is resolved by many standard errors at these sizes (the
+small-scale study resolves them by more; see its results table) and a wrong claim would fail.
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import physsgd as ps
+
+HERE = os.path.join(os.path.dirname(__file__), "..", "runs", "keskar2017")
+sys.path.insert(0, HERE)
+import study  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def test_gradient_noise_std_falls_as_m_to_the_minus_half(tmp_path):
+    """std of the SGD gradient from the updates themselves: exponent -1/2 at m << P (within
+    3 total errors), the finite-population formula within 4 standard errors at every m, and the
+    with-replacement formula rejected near m = P."""
+    import analysis as an
+    N, K, P, R = 32, 2, 256, 600
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((320, N))
+    y = np.tanh(X[:, :2].sum(axis=1))
+    data = ps.Dataset.from_arrays(X, y, test_fraction=0.2)
+    student = ps.Committee(N=N, K=K, activation="erf")
+    W = rng.standard_normal((K, N))
+    lr = 1e-3
+    full = ps.train(None, student, ps.SGD(lr=lr, batch_size=P), data, steps=1, replicas=1,
+                    record=np.array([0, 1]), init=W, seed=3)   # one seed: the same train split
+    G = ((W - full.weights[0]) / lr).ravel()
+    ms = np.array([1, 2, 4, 8, 16, 128, 192])
+    mean, se, est = [], [], []
+    for m in ms:
+        res = ps.train(None, student, ps.SGD(lr=lr, batch_size=int(m)), data, steps=1, replicas=R,
+                       record=np.array([0, 1]), seed=3, init=W, measure=["grad_noise"])
+        dev = ((((W[None] - res.weights) / lr).reshape(R, -1) - G) ** 2).sum(axis=1)
+        mean.append(dev.mean())
+        se.append(dev.std(ddof=1) / math.sqrt(R))
+        est.append(res.grad_noise[0, 0])
+    mean, se, est = map(np.array, (mean, se, est))
+    assert np.all(np.abs(mean - est) < 4 * se)
+    small = ms <= 16
+    std = np.sqrt(mean[small])
+    fit = an.power_law(ms[small], std, se[small] / (2 * std))
+    assert abs(fit.exponent + 0.5) < 3 * fit.errors["exponent"], fit.summary()
+    assert fit.errors["exponent"] < 0.05
+    with_repl = est[0] / ms[-1]           # est[0] = sigma^2 (m = 1)
+    assert abs(mean[-1] - with_repl) > 10 * se[-1]
+
+
+def _samples_to_target(N, P, m, T, replicas, seed=1):
+    t = ps.Committee(N=N, K=2, activation="erf")
+    res = ps.train(t, t, ps.SGD(lr=T * m, batch_size=m), ps.Dataset(P=P), steps=int(4e5 / m) + 4000,
+                   replicas=replicas, record=60, seed=seed, stop="success", success_eps=1e-5)
+    S, _ = study.crossing(res)
+    return m * S
+
+
+def test_linear_speed_up_at_fixed_T_then_breakdown():
+    """N = 16, P = 128, T = 0.5: the median number of samples to a training loss of 1e-3 is
+    the same at m = 1 and m = 8 (steps fall as 1/m), and at least doubles at m = 128, where
+    lr = 64 exceeds 2/lambda* ~ 46 (the full-batch stability limit on the small-batch path)."""
+    R = 16
+    E1, E8, E128 = (_samples_to_target(16, 128, m, 0.5, R) for m in (1, 8, 128))
+    med = lambda e: float(np.median(e))       # noqa: E731
+    assert 0.5 < med(E8) / med(E1) < 1.6, (med(E1), med(E8))
+    assert med(E128) > 2 * med(E1), (med(E1), med(E128))
+
+
+def test_large_lr_at_fixed_T_reaches_flatter_but_worse_minima():
+    """P = 32 < K N = 64, T = 2: at m = 32 (lr = 64) the zero-loss minimum reached is flatter
+    and generalises worse than at m = 2 (lr = 4), paired over replicas (same teacher, data and
+    start), each by more than 3 standard errors of the paired difference."""
+    N, P, T, R = 32, 32, 2.0, 16
+    t = ps.Committee(N=N, K=2, activation="erf")
+    out = {}
+    for m in (2, 32):
+        out[m] = ps.train(t, t, ps.SGD(lr=T * m, batch_size=m), ps.Dataset(P=P),
+                          steps=int(4e5 / m) + 4000, replicas=R, record=5, seed=2,
+                          measure=["sharpness"])
+    conv = (out[2].train_error[:, -1] < 1e-8) & (out[32].train_error[:, -1] < 1e-8)
+    assert conv.sum() >= R // 2
+    d_lam = out[32].sharpness[conv, -1] - out[2].sharpness[conv, -1]
+    d_eps = out[32].eps_g[conv, -1] - out[2].eps_g[conv, -1]
+    se = lambda d: d.std(ddof=1) / math.sqrt(len(d))    # noqa: E731
+    assert d_lam.mean() < -3 * se(d_lam), d_lam
+    assert d_eps.mean() > 3 * se(d_eps), d_eps
