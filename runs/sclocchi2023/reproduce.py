@@ -3,24 +3,28 @@
 
     python runs/sclocchi2023/reproduce.py [--scale small|full] [--out DIR] [--workers W] [--analyze-only]
 
-1. runs every sweep ``runs/sclocchi2023/*.toml`` (small) or ``runs/sclocchi2023/full/*.toml`` (full)
-   through physsgd's sweep layer (``physsgd run CONFIG --out DIR/<scale>/<config>``; resumable:
-   finished tasks are skipped on a re-run);
-2. analyses the results (``study.py``): power-law fits with statistical and systematic errors;
-3. writes PNG figures into ``runs/sclocchi2023/figures/`` (small scale) or ``DIR/<scale>/figures``
-   (full scale) and a Markdown table ``results_<scale>.md`` next to them.
+1. runs every sweep ``runs/sclocchi2023/*.toml`` (small) or ``runs/sclocchi2023/full/*.toml``
+   (full) with ``physsgd.sweep.run`` into ``DIR/<scale>/<config>/`` (resumable: finished tasks
+   are skipped on a re-run);
+2. finds the exact stopping step of every one-replica task of the size and protocol sweeps by a
+   bit-identical replay (``exact_stop.py``; cached in ``exact_stop.json`` next to the tasks);
+3. analyses the results (``study.py``) and writes the figures and ``results_<scale>.md`` into
+   ``runs/sclocchi2023/figures/`` (small) or ``DIR/<scale>/figures/`` (full).
 """
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
-import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+
+EXACT_STOP = ("perceptron_size", "perceptron_size_chi0", "perceptron_protocol")
 
 
 def configs(scale: str) -> list[str]:
@@ -28,41 +32,67 @@ def configs(scale: str) -> list[str]:
     return sorted(glob.glob(os.path.join(folder, "*.toml")))
 
 
-def run_sweeps(scale: str, out: str, workers: int | None, quiet: bool) -> dict:
-    exe = os.path.join(os.path.dirname(sys.executable), "physsgd")
-    cmd0 = [exe] if os.path.exists(exe) else [sys.executable, "-m", "physsgd.cli"]
+def run_sweeps(scale: str, out: str, workers: int, quiet: bool) -> dict:
+    from physsgd import sweep
     timings = {}
     for cfg in configs(scale):
         name = os.path.splitext(os.path.basename(cfg))[0]
-        dest = os.path.join(out, scale, name)
-        cmd = cmd0 + ["run", cfg, "--out", dest]
-        if workers:
-            cmd += ["--workers", str(workers)]
-        if quiet:
-            cmd += ["--quiet"]
-        print("+", " ".join(cmd), flush=True)
         t0 = time.time()
-        subprocess.run(cmd, check=True)
+        report = sweep.run(cfg, os.path.join(out, scale, name), workers=workers, threads=1,
+                           quiet=quiet, progress=False if quiet else None)
         timings[name] = time.time() - t0
-        print(f"  {name}: {timings[name]:.0f} s", flush=True)
+        bad = [o for o in report.outcomes if o.status == "failed"]
+        if bad:
+            raise RuntimeError(f"{name}: {len(bad)} tasks failed, first: {bad[0].error}")
+        print(f"  {name}: {report.total} tasks, {timings[name]:.0f} s", flush=True)
     return timings
+
+
+def _exact(path):
+    import physsgd as ps
+    import exact_stop
+    return os.path.basename(path)[:-3], exact_stop.exact_stop(ps.load(path))
+
+
+def exact_stops(directory: str, workers: int) -> dict:
+    """key -> exact stopping step of every task file in ``directory`` (cached)."""
+    from physsgd import store
+    cache = os.path.join(directory, "exact_stop.json")
+    known = json.load(open(cache)) if os.path.exists(cache) else {}
+    todo = [p for k, p in store.task_files(directory).items() if k not in known]
+    if todo:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for key, t in pool.map(_exact, todo, chunksize=8):
+                known[key] = t
+        tmp = cache + ".tmp"
+        json.dump(known, open(tmp, "w"), indent=0, sort_keys=True)
+        os.replace(tmp, cache)
+    return known
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", choices=("small", "full"), default="small")
     p.add_argument("--out", default=os.path.join(HERE, "out"), help="results directory (gitignored)")
-    p.add_argument("--workers", type=int, default=None, help="physsgd run --workers")
+    p.add_argument("--workers", type=int, default=2, help="processes (each runs one task on one thread)")
     p.add_argument("--analyze-only", action="store_true", help="skip the sweeps, analyse what is there")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     t0 = time.time()
+    root = os.path.join(args.out, args.scale)
+    timings = {}
     if not args.analyze_only:
         timings = run_sweeps(args.scale, args.out, args.workers, args.quiet)
-        print(f"sweeps: {time.time() - t0:.0f} s wall ({timings})", flush=True)
+        for name in EXACT_STOP:
+            d = os.path.join(root, name)
+            if os.path.isdir(d):
+                t1 = time.time()
+                exact_stops(d, args.workers)
+                timings[name + " (exact stop)"] = time.time() - t1
+                print(f"  {name}: exact stopping steps, {timings[name + ' (exact stop)']:.0f} s", flush=True)
     import study
-    figdir = os.path.join(HERE, "figures") if args.scale == "small" else os.path.join(args.out, args.scale, "figures")
-    study.analyze(os.path.join(args.out, args.scale), figdir, scale=args.scale)
+    figdir = os.path.join(HERE, "figures") if args.scale == "small" else os.path.join(root, "figures")
+    study.analyze(root, figdir, scale=args.scale, timings=timings)
     print(f"total: {time.time() - t0:.0f} s wall", flush=True)
     return 0
 
