@@ -1,8 +1,8 @@
 """The exact first step of zero training hinge loss, from a run checked only now and then.
 
-``stop="zero_loss"`` is checked every ``check_every`` steps (and at the record points), and each
-check is a pass over the training set, O(P N). Checking every step would cost P/B times the
-steps themselves, so the sweeps check every c steps and this module recovers the step exactly:
+``stop="zero_loss"`` is checked every ``check_every`` steps (and at the record points); each check
+is a pass over the training set. The sweeps check once per epoch and this module recovers the
+stopping step exactly:
 
 * Zero loss is absorbing for plain SGD on the hinge loss (no momentum, no weight decay): once
   every training margin y F >= margin holds, every sample's gradient is exactly 0 (``loss_grad``
@@ -10,17 +10,24 @@ steps themselves, so the sweeps check every c steps and this module recovers the
   monotone in t, and a run whose first successful check is at step s reached zero loss at some
   t* in (s_prev, s], s_prev its previous check (or 0: the loss of the start is not zero).
 * physsgd runs are bit-reproducible (replica r of seed s draws every random number from streams
-  keyed by (s, r); checks and records consume none). A replay of the same task with a record
-  point -- each of which is a check -- at every step of (s_prev, s] therefore stops at t*
-  exactly, and its final weights must equal the original run's bit for bit (checked).
+  keyed by (s, r); checks and records consume none). A replay of the same task with record
+  points -- each of which is a check -- inside (s_prev, s] stops at the first of them at or
+  after t*, and its final weights must equal the original run's bit for bit (checked); replays
+  with ever finer record grids pin t* down to the step.
 
-Cost: one replay of s steps plus s - s_prev checks. With c ~ P N / 512 steps between checks both
-the original run's checks and the replay's cost a fraction of the steps (the SGD step of a small
-perceptron is dominated by a per-step overhead of a few microseconds; a check is ~2 P N flops).
-Tasks must have one replica (``replicas = 1``; independent replicas are seeds), so that the
-replay does not also rerun other replicas.
+Cost. A check evaluates every training sample, and on this kernel a sample costs about a
+quarter of an SGD step (measured: ~1.7 us per sample, ~4 us per step for a small perceptron on a
+loaded machine), so checking every step would multiply the run time by ~P/4; the sweeps check once
+per epoch. A replay with a check at each of the c = s - s_prev candidate steps costs c P sample
+evaluations (67 s at P = 8192), so the interval is bisected instead: k replays, each with
+~c^(1/k) record points, each narrowing the interval by that factor; k minimises
+k (rho + c^(1/k)), rho = (cost of the s steps) / (cost of one check) ~ 4 s / P (``plan``). This
+costs ~k + 1 times the run instead of P/4 times. Tasks must have one replica (``replicas = 1``;
+independent replicas are seeds), so that a replay does not rerun other replicas too.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -44,10 +51,23 @@ def check_cadence(params: dict) -> int:
     return int(c) if c else max(1, int(data["P"]) // int(algo["batch_size"]))
 
 
+STEP_OVER_SAMPLE = 4.0       # cost of one SGD step / one sample of a check (measured, see above)
+
+
+def plan(n: int, steps: int, P: int) -> int:
+    """Number of bisection replays k for an interval of n candidate steps in a run of ``steps``
+    steps on P samples: argmin over k of k (rho + n^(1/k)), rho = STEP_OVER_SAMPLE steps / P."""
+    if n <= 1:
+        return 0
+    rho = STEP_OVER_SAMPLE * steps / P
+    costs = {k: k * (rho + math.ceil(n ** (1 / k))) for k in range(1, max(2, math.ceil(math.log2(n))) + 1)}
+    return min(costs, key=costs.get)
+
+
 def exact_stop(res: ps.TrainResult, threads: int = 1) -> int:
     """The first step after which the training hinge loss is exactly zero, for a one-replica
-    task result ``res`` (from ``ps.load``) that stopped on ``stop="zero_loss"``; -1 when it did
-    not reach zero loss. Raises RuntimeError if the replay is not bit-identical."""
+    task result ``res`` (from ``ps.load`` or ``ps.train``) that stopped on ``stop="zero_loss"``;
+    -1 when it did not reach zero loss. Raises RuntimeError if a replay is not bit-identical."""
     params = res.params
     run = params["run"]
     if res.replicas != 1 or int(run["replicas"]) != 1:
@@ -60,21 +80,25 @@ def exact_stop(res: ps.TrainResult, threads: int = 1) -> int:
         raise ValueError("exact_stop needs plain SGD on the hinge loss (zero loss is then "
                          "absorbing); got " + repr({k: algo.get(k) for k in
                                                     ("loss", "momentum", "weight_decay")}))
-    s = int(res.stopped_at[0])
-    total = int(res.steps[-1])
-    if s >= total and res.train_error[0, -1] != 0.0:
+    hi = int(res.stopped_at[0])
+    if hi >= int(res.steps[-1]) and res.train_error[0, -1] != 0.0:
         return -1
-    lo = previous_check(s, check_cadence(params), res.steps)
-    if s - lo == 1:
-        return s
+    lo = previous_check(hi, check_cadence(params), res.steps)
     teacher, student, algo_, data, runkw = sweep.build_specs(params)
-    grid = np.arange(lo + 1, s + 1, dtype=np.int64)
-    rep = ps.train(teacher, student, algo_, data, steps=s, replicas=1, seed=int(runkw["seed"]),
-                   init_scale=float(runkw["init_scale"]), init=runkw.get("init") or "random",
-                   stop="zero_loss", check_every=s, record=grid, threads=threads)
-    t = int(rep.stopped_at[0])
-    if not np.array_equal(rep.weights, res.weights) or not lo < t <= s:
-        raise RuntimeError(f"replay of task (seed {runkw['seed']}) is not bit-identical: stopped "
-                           f"at {t} (expected in ({lo}, {s}]); weights equal: "
-                           f"{np.array_equal(rep.weights, res.weights)}")
-    return t
+    k = plan(hi - lo, hi, int(params["data"]["P"]))
+    while hi - lo > 1:
+        g = max(2, math.ceil((hi - lo) ** (1 / max(k, 1))))         # the interval is cut in g
+        grid = np.unique(np.round(np.linspace(lo, hi, g + 1)).astype(np.int64))[1:]
+        rep = ps.train(teacher, student, algo_, data, steps=hi, replicas=1,
+                       seed=int(runkw["seed"]), init_scale=float(runkw["init_scale"]),
+                       init=runkw.get("init") or "random", stop="zero_loss", check_every=hi,
+                       record=grid, threads=threads)
+        t = int(rep.stopped_at[0])
+        if not np.array_equal(rep.weights, res.weights) or t not in grid:
+            raise RuntimeError(f"replay of task (seed {runkw['seed']}) is not bit-identical: "
+                               f"stopped at {t} (expected one of the record steps in ({lo}, {hi}]); "
+                               f"weights equal: {np.array_equal(rep.weights, res.weights)}")
+        i = int(np.searchsorted(grid, t))
+        lo, hi = (int(grid[i - 1]) if i > 0 else lo), t
+        k -= 1
+    return hi

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -25,26 +26,38 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 EXACT_STOP = ("perceptron_size", "perceptron_size_chi0", "perceptron_protocol")
+# most informative first (a long full-scale run yields the finite-size evidence early)
+ORDER = ("perceptron_size", "perceptron_temperature", "perceptron_batch", "perceptron_protocol",
+         "perceptron_size_chi0", "committee_phase")
 
 
 def configs(scale: str) -> list[str]:
     folder = HERE if scale == "small" else os.path.join(HERE, "full")
-    return sorted(glob.glob(os.path.join(folder, "*.toml")))
+    found = glob.glob(os.path.join(folder, "*.toml"))
+    rank = {n: i for i, n in enumerate(ORDER)}
+    return sorted(found, key=lambda f: (rank.get(os.path.splitext(os.path.basename(f))[0], 99), f))
 
 
 def run_sweeps(scale: str, out: str, workers: int, quiet: bool) -> dict:
+    """Every sweep, then (for the one-replica ones) the exact stopping steps; wall times."""
     from physsgd import sweep
     timings = {}
     for cfg in configs(scale):
         name = os.path.splitext(os.path.basename(cfg))[0]
         t0 = time.time()
-        report = sweep.run(cfg, os.path.join(out, scale, name), workers=workers, threads=1,
-                           quiet=quiet, progress=False if quiet else None)
+        d = os.path.join(out, scale, name)
+        report = sweep.run(cfg, d, workers=workers, threads=1, quiet=quiet,
+                           progress=False if quiet else None)
         timings[name] = time.time() - t0
         bad = [o for o in report.outcomes if o.status == "failed"]
         if bad:
             raise RuntimeError(f"{name}: {len(bad)} tasks failed, first: {bad[0].error}")
         print(f"  {name}: {report.total} tasks, {timings[name]:.0f} s", flush=True)
+        if name in EXACT_STOP:
+            t0 = time.time()
+            exact_stops(d, workers)
+            timings[name + " (exact stop)"] = time.time() - t0
+            print(f"  {name}: exact stopping steps, {timings[name + ' (exact stop)']:.0f} s", flush=True)
     return timings
 
 
@@ -61,7 +74,8 @@ def exact_stops(directory: str, workers: int) -> dict:
     known = json.load(open(cache)) if os.path.exists(cache) else {}
     todo = [p for k, p in store.task_files(directory).items() if k not in known]
     if todo:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        ctx = multiprocessing.get_context("spawn")       # no fork of a process with numba threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for key, t in pool.map(_exact, todo, chunksize=8):
                 known[key] = t
         tmp = cache + ".tmp"
@@ -83,13 +97,6 @@ def main(argv=None) -> int:
     timings = {}
     if not args.analyze_only:
         timings = run_sweeps(args.scale, args.out, args.workers, args.quiet)
-        for name in EXACT_STOP:
-            d = os.path.join(root, name)
-            if os.path.isdir(d):
-                t1 = time.time()
-                exact_stops(d, args.workers)
-                timings[name + " (exact stop)"] = time.time() - t1
-                print(f"  {name}: exact stopping steps, {timings[name + ' (exact stop)']:.0f} s", flush=True)
     import study
     figdir = os.path.join(HERE, "figures") if args.scale == "small" else os.path.join(root, "figures")
     study.analyze(root, figdir, scale=args.scale, timings=timings)

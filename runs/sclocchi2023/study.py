@@ -203,14 +203,17 @@ def fit_power(x, y, dy=None, **kw):
                f.amplitude, tuple(x[ok]))
 
 
-def effective_exponents(x, y, dy, window=3):
-    """Local exponents d ln y / d ln x from ``Fit`` over ``window`` consecutive points:
-    (geometric-mean x, exponent, error) per window."""
+def effective_exponents(x, y, dy, window=2):
+    """Local exponents between consecutive points, d ln y / d ln x: (geometric-mean x, slope,
+    statistical error from the two points' errors) per pair. A size effect shows as a drift."""
+    x, y, dy = (np.asarray(v, float) for v in (x, y, dy))
     out = []
-    for i in range(len(x) - window + 1):
-        f = fit_power(x[i:i + window], y[i:i + window], dy[i:i + window], bootstrap=200)
-        if f is not None:
-            out.append((float(np.exp(np.mean(np.log(x[i:i + window])))), f.exponent, f.err))
+    for i in range(len(x) - 1):
+        if not (y[i] > 0 and y[i + 1] > 0 and np.isfinite(dy[i]) and np.isfinite(dy[i + 1])):
+            continue
+        d = math.log(x[i + 1] / x[i])
+        out.append((math.sqrt(x[i] * x[i + 1]), math.log(y[i + 1] / y[i]) / d,
+                    math.hypot(dy[i] / y[i], dy[i + 1] / y[i + 1]) / d))
     return np.array(out).reshape(-1, 3)
 
 
@@ -231,13 +234,18 @@ def weighted_mean(v, e):
 
 
 # ------------------------------------------------------------------------------------ size sweep
-def size_fits(agg, P_min=None):
-    """Per (chi, N): exponents of w1/|w_perp|, |w_perp|/T, |w|/T, t*/T against P (P >= P_min)."""
+TOP_OCTAVES = 4                 # the "large-P" fits use the top four octaves of each sweep (5 points)
+
+
+def size_fits(agg, P_min=None, top=None):
+    """Per (chi, N): exponents of w1/|w_perp|, |w_perp|/T, |w|/T, t*/T against P (P >= P_min, or
+    the ``top`` octaves below the largest P of that (chi, N)), and the local exponents."""
     out = {}
     for chi in sorted({a["chi"] for a in agg}):
         for N in sorted({a["N"] for a in select(agg, chi=chi)}):
-            sel = sorted([a for a in select(agg, chi=chi, N=N) if P_min is None or a["P"] >= P_min],
-                         key=lambda a: a["P"])
+            sel = sorted(select(agg, chi=chi, N=N), key=lambda a: a["P"])
+            lo = P_min if top is None else sel[-1]["P"] / 2 ** top if sel else None
+            sel = [a for a in sel if lo is None or a["P"] >= lo]
             if len(sel) < 3:
                 continue
             P = np.array([a["P"] for a in sel], float)
@@ -278,7 +286,7 @@ def temperature_fits(agg):
                 sel = sorted(select(agg, chi=chi, N=N, P=P), key=lambda a: a["alphaT"])
                 aT = np.array([a["alphaT"] for a in sel])
                 y, dy = values(sel, "dw")
-                rec = dict(alphaT=aT, eff=effective_exponents(aT, y, dy, window=2))
+                rec = dict(alphaT=aT, eff=effective_exponents(aT, y, dy))
                 lo = delta_range(aT, y, dy)
                 rec["range"] = lo
                 rec["delta"] = fit_power(aT[aT >= lo], y[aT >= lo], dy[aT >= lo]) if lo else None
@@ -446,8 +454,9 @@ def fig_finite_size(agg, sfits, path):
     _save(fig, path)
 
 
-def fig_exponents_vs_N(sfits, path):
-    """The exponents of P (fitted on the common P range) against N, with the heuristic values."""
+def fig_exponents_vs_N(sfits, top, path):
+    """The exponents of P against N, fitted over all P (open) and the top octaves (filled), with
+    the heuristic values."""
     plt = _plt()
     chis = sorted({c for c, _ in sfits})
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
@@ -458,18 +467,20 @@ def fig_exponents_vs_N(sfits, path):
     for ax, (o, title, target) in zip(axes, spec):
         for chi in chis:
             Ns = sorted(n for c, n in sfits if c == chi)
-            ex = [sfits[(chi, n)][o] for n in Ns]
-            ok = [f is not None for f in ex]
-            Nn = np.array(Ns, float)[ok]
-            _eb(ax, Nn, [f.exponent for f in ex if f], [f.err for f in ex if f],
-                color=CHI_COLORS.get(chi), label=f"$\\chi={chi:g}$")
+            for fits, kw, lab in ((sfits, dict(mfc="none", ls="--"), "all P"),
+                                  (top, dict(), f"top {TOP_OCTAVES} octaves of P")):
+                ex = [fits.get((chi, n), {}).get(o) for n in Ns]
+                ok = [f is not None for f in ex]
+                Nn = np.array(Ns, float)[ok] * (1.04 if fits is top else 1 / 1.04)
+                _eb(ax, Nn, [f.exponent for f in ex if f], [f.err for f in ex if f],
+                    color=CHI_COLORS.get(chi), label=f"$\\chi={chi:g}$, {lab}", **kw)
             if target is not None:
                 ax.axhline(target(chi), color=CHI_COLORS.get(chi), ls=":", lw=1)
         ax.set_xscale("log", base=2), ax.set_xlabel("input dimension $N$")
         ax.set_title(title, fontsize=9), ax.legend(fontsize=7)
     axes[0].set_ylabel("exponent (dotted: heuristic)")
-    fig.suptitle("exponents of the perceptron against N (fit over all P of the sweep; "
-                 "errors × sqrt(χ²/dof) when > 1)", fontsize=10)
+    fig.suptitle("exponents of P against N (open: all P of the sweep, filled: its top "
+                 f"{TOP_OCTAVES} octaves; statistical errors × √(χ²/dof) when > 1)", fontsize=10)
     _save(fig, path)
 
 
@@ -725,17 +736,21 @@ def _verdict(f, target, nsig=2.0):
 
 
 def table_md(res) -> str:
-    sf, tf, tcf = res["size"], res["temperature"], res["Tc"]
-    L = ["| claim | χ | measured (largest N; errors: stat × √(χ²/dof) ⊕ sys) | finite-size evidence "
-         "(same quantity at smaller N) | expected | verdict |", "|---|---|---|---|---|---|"]
+    sf, st, tf, tcf = res["size"], res["size_top"], res["temperature"], res["Tc"]
+    L = [f"| claim | χ | measured: largest N, top {TOP_OCTAVES} octaves of P (errors: stat × √(χ²/dof) "
+         "⊕ sys) | finite-size evidence: the same at smaller N; all-P fit at the largest N | expected "
+         "| verdict |", "|---|---|---|---|---|---|"]
     for chi in sorted({c for c, _ in sf}):
         Ns = sorted(n for c, n in sf if c == chi)
         big = Ns[-1]
         g = 1 / (1 + chi)
         for o, claim, target in (("ratio", "w₁/‖w⊥‖ ∝ P^γ", g), ("wnorm", "‖w‖/T ∝ P^γ", g),
                                  ("wperp", "‖w⊥‖/T ∝ P⁰", 0.0), ("tstar", "t*/T ∝ P^b", None)):
-            f = sf[(chi, big)][o]
-            fs = "; ".join(f"N={n}: {sf[(chi, n)][o].text()}" for n in Ns[:-1] if sf[(chi, n)][o])
+            f = st.get((chi, big), {}).get(o)
+            fs = "; ".join(f"N={n}: {st[(chi, n)][o].text()}" for n in Ns[:-1]
+                           if st.get((chi, n), {}).get(o))
+            fa = sf[(chi, big)][o]
+            fs += f"; all P at N={big}: {fa.text() if fa else 'n/a'}"
             exp = f"{target:.3f}" if target is not None else "b depends on χ (value not retrieved)"
             v = _verdict(f, target) if target is not None else "measured"
             L.append(f"| {claim} | {chi:g} | N={big}: {f.text() if f else 'n/a'} | {fs} | {exp} | {v} |")
@@ -749,7 +764,7 @@ def table_md(res) -> str:
         f = tc["fit"]
         tcs = ", ".join(f"{P:g}: {t:.3g} ± {e:.1g}" if np.isfinite(t) else f"{P:g}: not determined"
                         for P, t, e in zip(tc["P"], tc["Tc"], tc["err"]))
-        gw = sf.get((chi, N), {}).get("wnorm")
+        gw = st.get((chi, N), {}).get("wnorm")
         exp = f"γ/δ = {1 / (1 + chi):.3f}"
         if gw is not None and np.isfinite(tc["delta"]):
             aw = gw.exponent / tc["delta"]
@@ -800,8 +815,9 @@ def analyze(root, figdir, scale="small", timings=None, config_dir=None):
     os.makedirs(figdir, exist_ok=True)
     agg = group(rows_s, ("chi", "N", "P", "T"))
     res["size"] = sf = size_fits(agg)
+    res["size_top"] = st = size_fits(agg, top=TOP_OCTAVES)
     fig_finite_size(agg, sf, os.path.join(figdir, "perceptron_finite_size.png"))
-    fig_exponents_vs_N(sf, os.path.join(figdir, "perceptron_exponents_vs_N.png"))
+    fig_exponents_vs_N(sf, st, os.path.join(figdir, "perceptron_exponents_vs_N.png"))
     fig_effective(sf, os.path.join(figdir, "perceptron_effective_exponents.png"))
     fig_tstar(agg, sf, os.path.join(figdir, "perceptron_tstar.png"))
     agg_t = group(rows_t, ("chi", "N", "P", "T", "alphaT", "alpha"))
@@ -815,7 +831,7 @@ def analyze(root, figdir, scale="small", timings=None, config_dir=None):
     res["Bstar_fit"] = bf = bstar_fit(bs) if bs else None
     if rows_b:
         res["Bstar_N"] = Nb = rows_b[0]["N"]
-        res["Bstar_gamma_w"] = gw = sf.get((1.0, Nb), {}).get("wnorm")
+        res["Bstar_gamma_w"] = gw = st.get((1.0, Nb), {}).get("wnorm")
         fig_batch(group(rows_b, ("P", "B", "T", "N")), bs, bf, gw,
                   os.path.join(figdir, "perceptron_batch.png"))
     if rows_p:
