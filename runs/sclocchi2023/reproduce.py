@@ -38,14 +38,47 @@ def configs(scale: str) -> list[str]:
     return sorted(found, key=lambda f: (rank.get(os.path.splitext(os.path.basename(f))[0], 99), f))
 
 
+def reuse_small(cfg: str, small_dir: str, d: str) -> int:
+    """Hard-link (or copy) into ``d`` the task files of ``small_dir`` that the sweep ``cfg`` also
+    has (a task's key is the hash of its parameters, so equal keys are equal runs), with their
+    exact stopping steps; returns how many."""
+    from physsgd import store, sweep
+    if not os.path.isdir(small_dir):
+        return 0
+    keys = {t.key for t in sweep.load_config(cfg).tasks}
+    have = store.task_files(small_dir)
+    os.makedirs(d, exist_ok=True)
+    n = 0
+    for k in keys & set(have):
+        dest = store.task_path(d, k)
+        if not os.path.exists(dest):
+            try:
+                os.link(have[k], dest)
+            except OSError:
+                import shutil
+                shutil.copyfile(have[k], dest)
+            n += 1
+    src, dst = os.path.join(small_dir, "exact_stop.json"), os.path.join(d, "exact_stop.json")
+    if os.path.exists(src):
+        known = json.load(open(dst)) if os.path.exists(dst) else {}
+        known.update({k: v for k, v in json.load(open(src)).items() if k in keys})
+        json.dump(known, open(dst, "w"), indent=0, sort_keys=True)
+    return n
+
+
 def run_sweeps(scale: str, out: str, workers: int, quiet: bool) -> dict:
-    """Every sweep, then (for the one-replica ones) the exact stopping steps; wall times."""
+    """Every sweep, then (for the one-replica ones) the exact stopping steps; wall times. The
+    full scale first reuses the small scale's identical tasks."""
     from physsgd import sweep
     timings = {}
     for cfg in configs(scale):
         name = os.path.splitext(os.path.basename(cfg))[0]
         t0 = time.time()
         d = os.path.join(out, scale, name)
+        if scale != "small":
+            n = reuse_small(cfg, os.path.join(out, "small", name), d)
+            if n:
+                print(f"  {name}: {n} tasks reused from the small scale", flush=True)
         report = sweep.run(cfg, d, workers=workers, threads=1, quiet=quiet,
                            progress=False if quiet else None)
         timings[name] = time.time() - t0
@@ -95,8 +128,14 @@ def main(argv=None) -> int:
     t0 = time.time()
     root = os.path.join(args.out, args.scale)
     timings = {}
+    tfile = os.path.join(root, "timings.json")
     if not args.analyze_only:
         timings = run_sweeps(args.scale, args.out, args.workers, args.quiet)
+        load = os.getloadavg()
+        timings["load average at the end (1/5/15 min)"] = f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}"
+        json.dump(timings, open(tfile, "w"), indent=0)
+    elif os.path.exists(tfile):
+        timings = json.load(open(tfile))
     import study
     figdir = os.path.join(HERE, "figures") if args.scale == "small" else os.path.join(root, "figures")
     study.analyze(root, figdir, scale=args.scale, timings=timings)

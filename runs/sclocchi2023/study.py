@@ -31,7 +31,7 @@ import physsgd as ps
 
 CHI_COLORS = {0.0: "C0", 1.0: "C1", 2.0: "C2"}
 FACTOR_BSTAR = 1.5              # B*: where |w|/T reaches 1.5 x its B = 1 value
-DELTA_P_MIN = 0.05              # delta's fit range: the widest top range with p >= this
+DELTA_FACTOR = 100.0            # delta's fit range: T >= 100 T_x (crossover bias <= 1%)
 
 
 # ------------------------------------------------------------------------------------ exact eps_g
@@ -69,8 +69,7 @@ def replica_rows(results, exact=None) -> list[dict]:
         for r in range(res.replicas):
             w = W[r]
             steps = int(res.stopped_at[r])
-            converged = bool(res.train_error[r, -1] == 0.0 and (steps < total or
-                                                                  _zero_loss_at_end(res, r)))
+            converged = bool(steps < total and not res.diverged[r])   # the stop rule fired
             dw = float(res.weight_change[r, -1]) * math.sqrt(w.size)
             w0 = float(res.weight_norm[r, 0]) * math.sqrt(w.size)
             row = dict(N=int(student["N"]), K=int(student["K"]), P=int(data["P"]), chi=chi,
@@ -92,11 +91,6 @@ def replica_rows(results, exact=None) -> list[dict]:
                 row["eps_g"] = row["eps_test"]
             rows.append(row)
     return rows
-
-
-def _zero_loss_at_end(res, r):
-    # a run that stopped exactly on its last step: the stop rule fired there iff train error is 0
-    return res.train_error[r, -1] == 0.0
 
 
 def load_rows(directory, config=None) -> list[dict]:
@@ -259,22 +253,23 @@ def size_fits(agg, P_min=None, top=None):
 
 
 # ------------------------------------------------------------------------------------ temperature
-def delta_range(T, y, dy, p_min=DELTA_P_MIN):
-    """The fit range of delta: the largest set of the highest temperatures, at least 3, on which
-    a single power law y ~ T^delta is acceptable (chi2 p-value >= p_min) -- i.e. extend the range
-    downwards from the top three temperatures until the crossover shows up in the chi2."""
+def crossover_scale(T, y):
+    """The gradient-descent -> noise crossover T_x: where the noise line (the slope y/T at the
+    highest temperature) reaches the lowest-temperature value of y (an upper bound of the GD
+    plateau, so T_x is conservative)."""
     order = np.argsort(T)
-    T, y, dy = T[order], y[order], dy[order]
-    n = len(T)
-    lo = None
-    for i in range(n - 3, -1, -1):
-        f = fit_power(T[i:], y[i:], dy[i:], bootstrap=200)
-        if f is None:
-            break
-        if f.pvalue < p_min:
-            break
-        lo = i
-    return None if lo is None else float(T[lo])
+    T, y = np.asarray(T, float)[order], np.asarray(y, float)[order]
+    return float(y[0] / (y[-1] / T[-1]))
+
+
+def delta_range(T, y, dy, factor=DELTA_FACTOR):
+    """The lower end of delta's fit range: T >= factor x T_x (``crossover_scale``). With
+    |w - w0| ~ C (T + T_x) the crossover biases the local exponent by T_x / (T + T_x), i.e. by
+    at most 1 / factor at the lower end; None when fewer than 3 temperatures qualify."""
+    T = np.asarray(T, float)
+    lo = factor * crossover_scale(T, y)
+    q = np.sort(T[T >= lo])
+    return float(q[0]) if len(q) >= 3 else None
 
 
 def temperature_fits(agg):
@@ -289,16 +284,17 @@ def temperature_fits(agg):
                 rec = dict(alphaT=aT, eff=effective_exponents(aT, y, dy))
                 lo = delta_range(aT, y, dy)
                 rec["range"] = lo
+                rec["Tx"] = crossover_scale(aT, y)
                 rec["delta"] = fit_power(aT[aT >= lo], y[aT >= lo], dy[aT >= lo]) if lo else None
-                # how much delta moves with the range: one point more / fewer at the low end
-                alt = []
-                for lo2 in aT[max(0, np.searchsorted(aT, lo) - 1):np.searchsorted(aT, lo) + 2] if lo else []:
-                    f = fit_power(aT[aT >= lo2], y[aT >= lo2], dy[aT >= lo2])
+                # how much delta moves with the criterion: factor 30 and 300 instead of 100
+                alt = [rec["delta"].exponent] if rec["delta"] else []
+                for fac in (DELTA_FACTOR / 3, DELTA_FACTOR * 3):
+                    lo2 = delta_range(aT, y, dy, fac)
+                    f = fit_power(aT[aT >= lo2], y[aT >= lo2], dy[aT >= lo2]) if lo2 else None
                     if f is not None:
                         alt.append(f.exponent)
-                rec["delta_range_sys"] = float(np.ptp(alt) / 2) if len(alt) > 1 else np.nan
+                rec["delta_range_sys"] = float(np.ptp(alt) / 2) if len(alt) > 1 else 0.0
                 rec["Tc"], rec["Tc_err"] = critical_temperature(sel)
-                rec["Tx"] = crossover(aT, y, dy)
                 out[(chi, N, P)] = rec
     return out
 
@@ -336,26 +332,15 @@ def critical_temperature(sel, n_boot=400, seed=0):
     return tc, (float(boots.std(ddof=1)) if len(boots) > n_boot // 2 else np.nan)
 
 
-def crossover(aT, y, dy):
-    """alpha T_x from |w - w0| alpha = C (alpha T + alpha T_x): the gradient-descent plateau meets
-    the noise line (weighted least squares on the group means)."""
-    ok = np.isfinite(y) & np.isfinite(dy) & (dy > 0)
-    if ok.sum() < 3:
-        return np.nan
-    A = np.column_stack([aT[ok], np.ones(ok.sum())]) / dy[ok, None]
-    (C, CTx), *_ = np.linalg.lstsq(A, y[ok] / dy[ok], rcond=None)
-    return float(CTx / C) if C > 0 else np.nan
-
-
 def tc_fits(tfits):
     out = {}
     for (chi, N) in sorted({(c, n) for c, n, _ in tfits}):
         Ps = sorted(P for c, n, P in tfits if c == chi and n == N)
         tc = np.array([tfits[(chi, N, P)]["Tc"] for P in Ps])
         err = np.array([tfits[(chi, N, P)]["Tc_err"] for P in Ps])
-        deltas = [tfits[(chi, N, P)]["delta"] for P in Ps]
-        d, de = weighted_mean([f.exponent if f else np.nan for f in deltas],
-                              [f.err if f else np.nan for f in deltas])
+        deltas = [(tfits[(chi, N, P)]["delta"], tfits[(chi, N, P)]["delta_range_sys"]) for P in Ps]
+        d, de = weighted_mean([f.exponent if f else np.nan for f, _ in deltas],
+                              [math.hypot(f.err, sy) if f else np.nan for f, sy in deltas])
         out[(chi, N)] = dict(P=np.array(Ps, float), Tc=tc, err=err, fit=fit_power(Ps, tc, err),
                              delta=d, delta_err=de)
     return out
@@ -473,7 +458,7 @@ def fig_exponents_vs_N(sfits, top, path):
                 ok = [f is not None for f in ex]
                 Nn = np.array(Ns, float)[ok] * (1.04 if fits is top else 1 / 1.04)
                 _eb(ax, Nn, [f.exponent for f in ex if f], [f.err for f in ex if f],
-                    color=CHI_COLORS.get(chi), label=f"$\\chi={chi:g}$, {lab}", **kw)
+                    color=CHI_COLORS.get(chi), label=f"$\\chi={chi:g}$" if fits is top else None, **kw)
             if target is not None:
                 ax.axhline(target(chi), color=CHI_COLORS.get(chi), ls=":", lw=1)
         ax.set_xscale("log", base=2), ax.set_xlabel("input dimension $N$")
@@ -500,7 +485,7 @@ def fig_effective(sfits, path):
                                  r"local $\gamma_{w,\rm eff}$ of $\|w\|/T$")):
             ax = axes[i, j]
             ax.axhline(1 / (1 + chi), color="k", ls=":", lw=1, label="$1/(1+\\chi)$")
-            ax.set_xscale("log", base=2), ax.set_xlabel("$P$ (centre of a 3-point window)")
+            ax.set_xscale("log", base=2), ax.set_xlabel("$P$ (between two consecutive sizes)")
             ax.set_ylabel(lab), ax.set_title(f"$\\chi={chi:g}$", fontsize=9), ax.legend(fontsize=6)
     fig.suptitle("effective exponents: a size effect shows as a drift with P or N", fontsize=10)
     _save(fig, path)
@@ -509,7 +494,7 @@ def fig_effective(sfits, path):
 def fig_temperature(agg_t, tfits, tcf, path):
     plt = _plt()
     chis = sorted({a["chi"] for a in agg_t})
-    fig, axes = plt.subplots(3, len(chis), figsize=(4.6 * len(chis), 10), squeeze=False)
+    fig, axes = plt.subplots(3, len(chis), figsize=(max(5.6 * len(chis), 7.5), 10), squeeze=False)
     for j, chi in enumerate(chis):
         N = sorted({a["N"] for a in select(agg_t, chi=chi)})[-1]
         Ps = sorted({a["P"] for a in select(agg_t, chi=chi, N=N)})
@@ -538,8 +523,8 @@ def fig_temperature(agg_t, tfits, tcf, path):
                 if tf["range"]:
                     axes[2, j].axvspan(tf["range"], aT.max(), color=c, alpha=0.06)
         axes[0, j].set_ylabel(r"$\|w-w_0\|/T$"), axes[0, j].set_xlabel(r"$\alpha T$")
-        axes[0, j].set_title(f"$\\chi={chi:g}$, N={N}, $\\alpha$={alpha:g}: shaded = fit range of $\\delta$ "
-                             f"(p ≥ {DELTA_P_MIN})", fontsize=8)
+        axes[0, j].set_title(f"$\\chi={chi:g}$, N={N}, $\\alpha$={alpha:g}; shaded: fit range of $\\delta$, "
+                             f"$\\alpha T \\geq {DELTA_FACTOR:g}\\,\\alpha T_x$", fontsize=8)
         axes[1, j].axhline(1.0, color="k", lw=0.8, ls="--")
         axes[1, j].set_ylabel(r"relative change $\|w-w_0\|/\|w_0\|$"), axes[1, j].set_xlabel(r"$T = \eta/B$")
         tc = tcf.get((chi, N))
@@ -558,7 +543,7 @@ def fig_temperature(agg_t, tfits, tcf, path):
             if i < 2:
                 axes[i, j].set_yscale("log")
             axes[i, j].legend(fontsize=6)
-    fig.suptitle("perceptron in the lazy set-up ($\\|w_0\\| \\approx \\sqrt{N}$): "
+    fig.suptitle("perceptron, lazy set-up ($\\|w_0\\| \\approx \\sqrt{N}$):\n"
                  "gradient descent → noise-dominated SGD", fontsize=10)
     _save(fig, path)
 
@@ -607,7 +592,7 @@ def fig_tstar(agg, sfits, path):
         axes[0, j].set_ylabel(r"$t^*/T = $ steps to zero hinge loss (exact)")
         axes[1, j].set_ylabel("first successful check / exact stop")
         axes[0, j].set_title(f"$\\chi={chi:g}$: $t^* = \\eta\\,\\times$ steps $\\propto T P^b$", fontsize=9)
-        axes[1, j].set_title("what checking every c = PN/512 steps would have reported", fontsize=8)
+        axes[1, j].set_title("what the once-per-epoch check alone would have reported", fontsize=8)
         for i in range(2):
             axes[i, j].set_xscale("log", base=2), axes[i, j].set_xlabel("$P$")
             axes[i, j].legend(fontsize=6)
@@ -709,13 +694,13 @@ def fig_test_error(agg, agg_t, path):
 
 def fig_committee(rows_c, path):
     plt = _plt()
-    recs = [dict(alpha=r["alpha"], T=r["T"], test_error=r["eps_g"],
-                 rel_weight_change=r["rel"], converged=r["converged"]) for r in rows_c]
+    recs = [{"alpha": r["alpha"], "T": r["T"], "test error": r["eps_g"],
+             "|w - w0| / |w0|": r["rel"], "fraction converged": float(r["converged"])} for r in rows_c]
     tab = an.Table.from_records(recs)
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
-    an.plots.phase_diagram(tab, "alpha", "T", observable="test_error", ax=axes[0])
-    an.plots.phase_diagram(tab, "alpha", "T", observable="rel_weight_change", ax=axes[1])
-    an.plots.phase_diagram(tab, "alpha", "T", observable="converged", ax=axes[2], vmin=0, vmax=1)
+    an.plots.phase_diagram(tab, "alpha", "T", observable="test error", ax=axes[0])
+    an.plots.phase_diagram(tab, "alpha", "T", observable="|w - w0| / |w0|", ax=axes[1])
+    an.plots.phase_diagram(tab, "alpha", "T", observable="fraction converged", ax=axes[2], vmin=0, vmax=1)
     axes[0].set_title(r"test error $\epsilon_g$", fontsize=9)
     axes[1].set_title(r"$\|w-w_0\|/\|w_0\|$", fontsize=9)
     axes[2].set_title("fraction reaching zero hinge loss (others: end of the epoch cap)", fontsize=9)
@@ -735,6 +720,16 @@ def _verdict(f, target, nsig=2.0):
         f"differs by {abs(f.exponent - target) / f.err:.1f}σ"
 
 
+def _two_way(f, target, g):
+    """Distance of fit f from a number and from another fit g, in sigma."""
+    if f is None:
+        return "not determined"
+    v = f"{abs(f.exponent - target) / f.err:.1f}σ from {target:g}"
+    if g is not None:
+        v += f"; {abs(f.exponent - g.exponent) / math.hypot(f.err, g.err):.1f}σ from γ_w"
+    return v
+
+
 def table_md(res) -> str:
     sf, st, tf, tcf = res["size"], res["size_top"], res["temperature"], res["Tc"]
     L = [f"| claim | χ | measured: largest N, top {TOP_OCTAVES} octaves of P (errors: stat × √(χ²/dof) "
@@ -744,8 +739,10 @@ def table_md(res) -> str:
         Ns = sorted(n for c, n in sf if c == chi)
         big = Ns[-1]
         g = 1 / (1 + chi)
-        for o, claim, target in (("ratio", "w₁/‖w⊥‖ ∝ P^γ", g), ("wnorm", "‖w‖/T ∝ P^γ", g),
-                                 ("wperp", "‖w⊥‖/T ∝ P⁰", 0.0), ("tstar", "t*/T ∝ P^b", None)):
+        for o, claim, target in (("ratio", "w₁/‖w⊥‖ ∝ P^γ (§2.3 [S], §2.4 [D])", g),
+                                 ("wnorm", "‖w‖/T ∝ P^γ (§2.3 [S])", g),
+                                 ("wperp", "‖w⊥‖/T ∝ P⁰ (§2.4 heuristic [D])", 0.0),
+                                 ("tstar", "t*/T ∝ P^b (§2.1 (iii) [P])", None)):
             f = st.get((chi, big), {}).get(o)
             fs = "; ".join(f"N={n}: {st[(chi, n)][o].text()}" for n in Ns[:-1]
                            if st.get((chi, n), {}).get(o))
@@ -755,10 +752,11 @@ def table_md(res) -> str:
             v = _verdict(f, target) if target is not None else "measured"
             L.append(f"| {claim} | {chi:g} | N={big}: {f.text() if f else 'n/a'} | {fs} | {exp} | {v} |")
     for (chi, N), tc in sorted(tcf.items()):
-        L.append(f"| δ in ‖w−w₀‖ ∝ T^δ (fit range by χ², per P, combined) | {chi:g} | N={N}: "
+        L.append(f"| δ in ‖w−w₀‖ ∝ T^δ (fit range αT ≥ {DELTA_FACTOR:g} αT_x; combined over P) | {chi:g} | N={N}: "
                  f"{tc['delta']:.3f} ± {tc['delta_err']:.3f} | per P: "
                  + ", ".join(f"{P:g}: {tf[(chi, N, P)]['delta'].text(3)} (αT ≥ {tf[(chi, N, P)]['range']:g})"
-                             for P in tc["P"] if tf[(chi, N, P)]["delta"]) + " | 1 | "
+                             for P in tc["P"] if tf[(chi, N, P)]["delta"]) + " | 1 (heuristic §2.4; exact as "
+                 "T → ∞ by the rescaling u(η) = η v(κ/η)) | "
                  + ("consistent" if abs(tc["delta"] - 1) <= 2 * tc["delta_err"] else
                     f"differs by {abs(tc['delta'] - 1) / tc['delta_err']:.1f}σ") + " |")
         f = tc["fit"]
@@ -773,9 +771,12 @@ def table_md(res) -> str:
         v = "not determined"
         if f is not None:
             a, ea_ = -f.exponent, f.err
-            v = ("consistent with γ/δ" if abs(a - 1 / (1 + chi)) <= 2 * ea_ else
-                 f"differs from γ/δ by {abs(a - 1 / (1 + chi)) / ea_:.1f}σ")
-        L.append(f"| T_c ∝ P^(−a) (‖w−w₀‖/‖w₀‖ = 1, α = {res['alpha']:g}) | {chi:g} | N={N}: a = "
+            d1 = abs(a - 1 / (1 + chi)) / ea_
+            v = f"{d1:.1f}σ from 1/(1+χ)"
+            if gw is not None and np.isfinite(tc["delta"]):
+                d2 = abs(a - aw) / math.hypot(ea_, ea)
+                v += f"; {d2:.1f}σ from γ_w/δ ({'consistent' if d2 <= 2 else 'inconsistent'})"
+        L.append(f"| T_c ∝ P^(−a) (§2.1 (iv) [P]; ‖w−w₀‖/‖w₀‖ = 1, α = {res['alpha']:g}) | {chi:g} | N={N}: a = "
                  f"{(-f.exponent) if f else float('nan'):.3f} ± {f.err if f else float('nan'):.3f} | "
                  f"T_c(P) = {tcs} | {exp} | {v} |")
     bs, bf = res["Bstar"], res["Bstar_fit"]
@@ -783,9 +784,9 @@ def table_md(res) -> str:
         vals = ", ".join(f"{P}: {b:.3g} ± {e:.2g}" if np.isfinite(b) else f"{P}: > {m:g} (not determined)"
                          for P, (b, e, m) in sorted(bs.items()))
         gw = res["Bstar_gamma_w"]
-        L.append(f"| B* ∝ P^γ (‖w‖/T = {FACTOR_BSTAR}× its B=1 value) | 1 | N={res['Bstar_N']}: "
+        L.append(f"| B* ∝ P^γ (§2.3 [P]; ‖w‖/T = {FACTOR_BSTAR}× its B=1 value) | 1 | N={res['Bstar_N']}: "
                  f"{bf.text() if bf else 'n/a'} | B*(P) = {vals} | γ = 0.5; γ_w at N={res['Bstar_N']}: "
-                 f"{gw.text() if gw else 'n/a'} | {_verdict(bf, 0.5) if bf else 'not determined'} |")
+                 f"{gw.text() if gw else 'n/a'} | {_two_way(bf, 0.5, gw)} |")
     pr = res.get("protocol")
     if pr:
         for o, name in (("ratio", "γ"), ("wnorm", "γ_w"), ("tstar", "b")):
@@ -854,11 +855,13 @@ def analyze(root, figdir, scale="small", timings=None, config_dir=None):
     md += (f"\nPerceptron replicas that reached zero hinge loss: {n_conv} / {n_all} (the others hit "
            f"the epoch cap and are left out of the averages); exact stopping steps: {n_exact}.\n")
     for (chi, N, P), t in sorted(tf.items()):
-        md += (f"\nχ={chi:g} N={N} P={P}: δ fit range αT ≥ {t['range']}, δ = "
-               f"{t['delta'].text(3) if t['delta'] else 'n/a'} (range ±1 point moves δ by "
-               f"{t['delta_range_sys']:.3f}); crossover αT_x = {t['Tx']:.3g}")
+        md += (f"\nχ={chi:g} N={N} P={P}: crossover αT_x = {t['Tx']:.3g}, δ fit range αT ≥ "
+               f"{t['range']} (≥ {DELTA_FACTOR:g} αT_x), δ = {t['delta'].text(3) if t['delta'] else 'n/a'}"
+               f" (criterion factor 30 or 300 instead: ±{t['delta_range_sys']:.3f}); T_c = "
+               f"{t['Tc']:.4g} ± {t['Tc_err']:.2g}")
     if timings:
-        md += "\n\nWall times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) + "\n"
+        md += "\n\nWall times (s) of the last full invocation: " + ", ".join(
+            f"{k} {v:.0f}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in timings.items()) + "\n"
     with open(os.path.join(figdir, f"results_{scale}.md"), "w") as fh:
         fh.write(md + "\n")
     print(md)

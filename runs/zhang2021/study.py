@@ -41,13 +41,12 @@ SCALES = {
                   s=(1 / 200, 1 / 100, 1 / 50, 1 / 12.5),
                   s_edge=(1 / 800, 1 / 400, 1 / 200, 1 / 100, 1 / 50, 1 / 25, 1 / 12.5),
                   decay=(0.0, 1e-4, 1e-3, 1e-2), decay_epochs=60, decay_reps=4),
-    "full": dict(sizes=(100, 200, 400, 800, 1600), samples=(48, 32, 24, 16, 8),
-                 J=np.round(np.arange(0.8, 2.01, 0.05), 3), steps=4000, burn=1000,
-                 map_N=400, map_grid=21, map_samples=4,
-                 reps=16, sweep_J=(0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0),
-                 sweep_epochs=200, s=(1 / 800, 1 / 200, 1 / 100, 1 / 50, 1 / 25, 1 / 12.5),
-                 s_edge=(1 / 3200, 1 / 1600, 1 / 800, 1 / 400, 1 / 200, 1 / 100, 1 / 50, 1 / 25,
-                         1 / 12.5),
+    "full": dict(sizes=(100, 200, 400, 800), samples=(24, 16, 12, 8),
+                 J=np.round(np.arange(0.8, 2.01, 0.05), 3), steps=3000, burn=1000,
+                 map_N=200, map_grid=16, map_samples=2,
+                 reps=12, sweep_J=(0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0),
+                 sweep_epochs=150, s=(1 / 200, 1 / 100, 1 / 50, 1 / 25, 1 / 12.5),
+                 s_edge=(1 / 1600, 1 / 800, 1 / 400, 1 / 200, 1 / 100, 1 / 50, 1 / 25, 1 / 12.5),
                  decay=(0.0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2), decay_epochs=100, decay_reps=8),
 }
 SWEEP_OPT = mlp.SGD(lr=0.1, batch_size=32)              # s = 1/320; the paper's default B = 32
@@ -87,7 +86,11 @@ def _colors(n):
 
 
 def _finish(ax, xlabel, ylabel, title, legend=True):
+    from matplotlib.ticker import NullFormatter
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=9)
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            axis.set_minor_formatter(NullFormatter())
     if legend:
         ax.legend(fontsize=6, frameon=False)
 
@@ -226,10 +229,17 @@ def run(data, opt, epochs, J, reps, seed=0, record_every=1.0):
     lam = [chaos.lyapunov(W[i], steps=600, burn=300, seed=i) if np.all(np.isfinite(W[i]))
            else np.nan for i in range(reps)]
     return dict(lr=opt.lr, B=opt.batch_size, m=opt.momentum, wd=opt.weight_decay, s=opt.scale,
-                J_init=J, epochs=r["epochs"].tolist(), J=r["J"].tolist(), J0=r["J0"].tolist(),
+                J_init=J, N=int(X.shape[1]), C=int(max(y.max(), yt.max()) + 1), epochs=r["epochs"].tolist(), J=r["J"].tolist(), J0=r["J0"].tolist(),
                 train_loss=r["train_loss"].tolist(), test_loss=r["test_loss"].tolist(),
                 test_acc=r["test_acc"].tolist(), diverged=r["diverged"].tolist(), lam=lam,
                 seconds=time.perf_counter() - t0)
+
+
+def initial_lyapunov(N, J, reps, seed=0, C=10):
+    """lambda_1 of the initial hidden layers of ``run`` (same seeds): is the start ordered or chaotic
+    at this finite N?"""
+    W = mlp.init_params(N, C, J, reps, seed)["W"]
+    return np.array([chaos.lyapunov(W[i], steps=600, burn=300, seed=i) for i in range(reps)])
 
 
 def experiments(name, data, cfg, out):
@@ -305,20 +315,23 @@ def edge_time(r, level=J2_EDGE):
 
 
 def group_analysis(groups):
-    """Per (s, start): the reference member (smallest lr), the comparison epoch t_c (where the
+    """Per (s, start): the reference member (B = 8, m = 0: the smallest step), the comparison epoch t_c (where the
     ordered start's reference reaches J = 0.9; the same epoch for the chaotic start), and every
     member's relative deviation D = ΔJ²(t_c)/ΔJ²_ref(t_c) - 1 with its error."""
     out = []
     svals = sorted({round(g["s"], 12) for g in groups})
+
+    def is_ref(g):
+        return (g["B"], g["m"]) == MEMBERS[0]
     for s in svals:
         gs = [g for g in groups if round(g["s"], 12) == s]
-        ref_o = min((g for g in gs if g["J_init"] == 0.5), key=lambda g: g["lr"])
+        ref_o = next(g for g in gs if g["J_init"] == 0.5 and is_ref(g))
         tc = edge_time(ref_o)
         if not np.isfinite(tc):
             tc = float(arr(ref_o, "epochs")[-1])
         for J in (0.5, 2.0):
-            mem = sorted((g for g in gs if g["J_init"] == J), key=lambda g: g["lr"])
-            ref = mem[0]
+            mem = sorted((g for g in gs if g["J_init"] == J), key=lambda g: g["lr"] / (1 - g["m"]))
+            ref = next(g for g in mem if is_ref(g))
             d_ref = at_epoch(ref, tc)
             mr, er = mean_sem(d_ref)
             rows = []
@@ -327,9 +340,10 @@ def group_analysis(groups):
                 m, e = mean_sem(d)
                 D = m / mr - 1
                 De = abs(m / mr) * math.hypot(e / m if m else 0, er / mr) if g is not ref else 0.0
-                rows.append(dict(lr=g["lr"], B=g["B"], m=g["m"], dJ2=m, dJ2_err=e, D=D, D_err=De,
+                rows.append(dict(lr=g["lr"], lr_eff=g["lr"] / (1 - g["m"]), B=g["B"], m=g["m"],
+                                 dJ2=m, dJ2_err=e, D=D, D_err=De,
                                  diverged=int(np.sum(g["diverged"]))))
-            out.append(dict(s=s, J_init=J, t_c=tc, ref_lr=ref["lr"], members=rows,
+            out.append(dict(s=s, J_init=J, t_c=tc, ref_lr=ref["lr"] / (1 - ref["m"]), members=rows,
                             Dmax=max(abs(r["D"]) for r in rows),
                             collapse=all(abs(r["D"]) <= COLLAPSE_TOL or abs(r["D"]) <= 2 * r["D_err"]
                                          for r in rows)))
@@ -393,7 +407,7 @@ def fig_groups(groups, ga, path, title):
                 mu, se = mean_sem(arr(g, "J") ** 2)
                 ax.plot(arr(g, "epochs"), mu, color=c, lw=1.3,
                         ls="--" if g["m"] else "-",
-                        label=f"lr={g['lr']:.3g}, B={g['B']}, m={g['m']:g}" +
+                        label=f"η={g['lr']:.3g}, B={g['B']}, m={g['m']:g}" +
                         (f" (diverged {sum(g['diverged'])})" if any(g["diverged"]) else ""))
                 ax.fill_between(arr(g, "epochs"), mu - se, mu + se, color=c, alpha=0.2, lw=0)
             ax.axvline(a["t_c"], color="0.4", lw=0.7, ls=":")
@@ -416,17 +430,17 @@ def fig_collapse_vs_lr(ga, path, title):
         first = True
         for a in (x for x in ga if x["J_init"] == J):
             for r in a["members"]:
-                if r["lr"] == a["ref_lr"]:
+                if (r["B"], r["m"]) == MEMBERS[0]:
                     continue
                 lab = ("ordered start $J(0)=0.5$" if J == 0.5 else "chaotic start $J(0)=2$") if first else None
                 first = False
-                ax.errorbar(r["lr"], abs(r["D"]), yerr=r["D_err"], color=col, marker=mk,
+                ax.errorbar(r["lr_eff"], abs(r["D"]), yerr=r["D_err"], color=col, marker=mk,
                             mfc="none" if r["m"] else col, ms=5, capsize=2, ls="none", label=lab)
-                ax.annotate(f"s={a['s']:.3g}", (r["lr"], abs(r["D"])), fontsize=5, color=col,
-                            xytext=(3, 2), textcoords="offset points")
+                ax.annotate(f"s={a['s']:.3g}, B={r['B']}", (r["lr_eff"], abs(r["D"])), fontsize=5,
+                            color=col, xytext=(3, 2), textcoords="offset points")
     ax.axhline(COLLAPSE_TOL, color="k", lw=0.8, ls="--", label=f"{100 * COLLAPSE_TOL:.0f}% (collapse tolerance)")
     ax.set_xscale("log"), ax.set_yscale("log")
-    _finish(ax, "learning rate of the member (its group's reference has the smallest lr)",
+    _finish(ax, "effective step $\\eta/(1-m)$ of the member (reference: B = 8, m = 0, smallest step)",
             r"$|D| = |\Delta J^2/\Delta J^2_{\rm ref} - 1|$ at $t_c$",
             title + "\nopen symbols: momentum 0.9")
     fig.tight_layout()
@@ -481,6 +495,7 @@ def fig_sweep(sweep, path, title):
         axes[0].plot(arr(r, "epochs"), mu, color=c, label=f"$J(0)$={r['J_init']:g}")
     axes[0].axhline(1.0, color="k", lw=0.7, ls="--", label="edge of chaos $J=1$")
     axes[0].set_xscale("symlog", linthresh=1.0)
+    axes[0].set_xlim(0, max(arr(r, "epochs")[-1] for r in sweep))
     _finish(axes[0], "epochs", "$J = \\sqrt{N}\\,\\mathrm{std}(W)$", "hidden-layer order parameter")
     Ji = np.array([r["J_init"] for r in sweep])
     err = [mean_sem(1 - arr(r, "test_acc")[:, -1]) for r in sweep]
@@ -499,7 +514,7 @@ def fig_sweep(sweep, path, title):
         axes[2].annotate(f"J(0)={r['J_init']:g}", (j[0], l[0]), fontsize=6, xytext=(3, 2),
                          textcoords="offset points")
     axes[2].axhline(0, color="k", lw=0.7)
-    Jg = np.linspace(0.3, max(3.2, max(j[0] for j in Jf)), 100)
+    Jg = np.linspace(0.85 * min(j[0] for j in Jf), 1.1 * max(j[0] for j in Jf), 100)
     axes[2].plot(Jg, [chaos.mean_field_lyapunov(x) for x in Jg], "k--", lw=0.8,
                  label="random layer, mean field")
     axes[2].set_xscale("log")
