@@ -398,6 +398,14 @@ def _ncolors(n):
     return _plt().cm.viridis(np.linspace(0.0, 0.85, max(n, 1)))
 
 
+def _by_N(agg, chi):
+    """(colour, N, groups sorted by P, P, T) for every N of a size sweep at this chi."""
+    Ns = sorted({a["N"] for a in select(agg, chi=chi)})
+    for c, N in zip(_ncolors(len(Ns)), Ns):
+        sel = sorted(select(agg, chi=chi, N=N), key=lambda a: a["P"])
+        yield c, N, sel, np.array([a["P"] for a in sel]), sel[0]["T"]
+
+
 def fig_finite_size(agg, sfits, path):
     """Rows: w1/|w_perp|, |w_perp|/(T sqrt(N-1)), |w|/T against P; one column per chi; one
     curve per N; dotted guides P^{1/(1+chi)}."""
@@ -406,10 +414,7 @@ def fig_finite_size(agg, sfits, path):
     fig, axes = plt.subplots(3, len(chis), figsize=(4.3 * len(chis), 10), squeeze=False)
     for j, chi in enumerate(chis):
         Ns = sorted({a["N"] for a in select(agg, chi=chi)})
-        for c, N in zip(_ncolors(len(Ns)), Ns):
-            sel = sorted(select(agg, chi=chi, N=N), key=lambda a: a["P"])
-            P = np.array([a["P"] for a in sel])
-            T = sel[0]["T"]
+        for c, N, sel, P, T in _by_N(agg, chi):
             f = sfits.get((chi, N), {})
             for i, (o, scale, key) in enumerate((("ratio", 1.0, "ratio"),
                                                  ("wperp", T * math.sqrt(N - 1), "wperp"),
@@ -578,10 +583,7 @@ def fig_tstar(agg, sfits, path):
     fig, axes = plt.subplots(2, len(chis), figsize=(4.3 * len(chis), 6.6), squeeze=False)
     for j, chi in enumerate(chis):
         Ns = sorted({a["N"] for a in select(agg, chi=chi)})
-        for c, N in zip(_ncolors(len(Ns)), Ns):
-            sel = sorted(select(agg, chi=chi, N=N), key=lambda a: a["P"])
-            P = np.array([a["P"] for a in sel])
-            T = sel[0]["T"]
+        for c, N, sel, P, T in _by_N(agg, chi):
             y, dy = values(sel, "tstar", T)
             f = sfits.get((chi, N), {}).get("tstar")
             _eb(axes[0, j], P, y, dy, color=c, label=f"N={N}" + (f": b = {f.text()}" if f else ""))

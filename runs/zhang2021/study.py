@@ -85,6 +85,14 @@ def _colors(n):
     return plt.cm.viridis(np.linspace(0.0, 0.85, max(n, 1)))
 
 
+def _save(fig, path, title):
+    import matplotlib.pyplot as plt
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    plots.savefig(fig, path, dpi=100)
+    plt.close(fig)
+
+
 def _finish(ax, xlabel, ylabel, title, legend=True):
     from matplotlib.ticker import NullFormatter
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=9)
@@ -160,6 +168,10 @@ def analyse_chaos(d, figdir, summary):
         cp.plot(ax)
         ax.set_title("onset of chaos $J_c(N)$ where $P(\\lambda_1 > 10^{-3}) = 1/2$, extrapolated",
                      fontsize=9)
+        e_inf = cp.errors.get("xc_inf", np.nan)
+        if not np.isfinite(e_inf) or e_inf > 0.25:
+            ax.text(0.03, 0.05, f"$J_c(\\infty)$ not determined at N ≤ {int(max(cp.sizes))} "
+                    f"(± {e_inf:.2g})", transform=ax.transAxes, fontsize=8, color="C3")
         plots.savefig(fig, os.path.join(figdir, "chaos_Jc_extrapolation.png"), dpi=110)
     except Exception as e:          # noqa: BLE001 - report and go on
         summary.append(f"critical_point on P(chaotic) failed: {e}")
@@ -417,10 +429,7 @@ def fig_groups(groups, ga, path, title):
                 f" (max |D| = {100 * a['Dmax']:.0f}% at the dotted epoch)"
             _finish(ax, "epochs", "$J^2$ (mean ± s.e. over replicas)",
                     f"$s = {s:.4g}$, {phase}:\n{verdict}")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    plots.savefig(fig, path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, title)
 
 
 def fig_collapse_vs_lr(ga, path, title):
@@ -480,10 +489,7 @@ def fig_scaling(edge, sf, path, title):
     axes[2].set_xscale("log")
     _finish(axes[2], "$s$", r"$\beta$ in $\Delta J^2 \propto t^{\beta}$ (ordered window)",
             "shape of the growth in the ordered phase")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    plots.savefig(fig, path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, title)
 
 
 def fig_sweep(sweep, path, title):
@@ -520,10 +526,7 @@ def fig_sweep(sweep, path, title):
     axes[2].set_xscale("log")
     _finish(axes[2], "final $J$", r"$\lambda_1$ of the trained $x \to \tanh(Wx)$",
             "trained layers: ordered or chaotic?")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    plots.savefig(fig, path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, title)
 
 
 def fig_decay(decay, path, title):
@@ -537,7 +540,4 @@ def fig_decay(decay, path, title):
                     label=f"wd={r['wd']:g}: test acc {np.nanmean(arr(r, 'test_acc')[:, -1]):.3f}")
         ax.axhline(1.0, color="k", lw=0.7, ls="--")
         _finish(ax, "epochs", "$J$", f"$J(0)$ = {J:g}, lr={SWEEP_OPT.lr:g}, B={SWEEP_OPT.batch_size}")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    plots.savefig(fig, path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, title)
