@@ -5,9 +5,10 @@ Expected files (gzipped or not), as distributed by Zalando Research:
     t10k-images-idx3-ubyte[.gz]   t10k-labels-idx1-ubyte[.gz]
 
 ``load_fashion_mnist(path, split="train")`` returns (X, labels): X float64 (n, rows*cols) in
-[0, 1], labels int64 (n,). ``binary_task`` turns it into physsgd's +-1 labels and standardised
-features, optionally 2x2 average-pooled (784 -> 196 inputs, so the square hidden layer is
-affordable on a laptop).
+[0, 1], labels int64 (n,) in 0..9. ``features(X_train, X_test)`` standardises both with the
+training set's per-pixel mean and std, optionally after 2x2 average pooling (784 -> 196 inputs, so
+that the square hidden layer of the paper's network is affordable on a laptop); the 10 class
+labels are used as they are.
 """
 from __future__ import annotations
 
@@ -21,10 +22,8 @@ import numpy as np
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-# Fashion-MNIST classes; the default binary task: upper-body garments vs everything else
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
            "Bag", "Ankle boot")
-UPPER_BODY = (0, 2, 4, 6)
 
 
 def read_idx(path) -> np.ndarray:
@@ -77,12 +76,12 @@ def pool2x2(X, rows=28, cols=28):
     return img.mean(axis=(2, 4)).reshape(n, -1)
 
 
-def binary_task(X, labels, positive=UPPER_BODY, pool=True, rows=28, cols=28):
-    """physsgd inputs and +-1 labels: standardised (per-pixel z-score; constant pixels -> 0)
-    features and y = +1 for classes in ``positive``."""
+def features(X_train, X_test=None, pool=True, rows=28, cols=28):
+    """Standardised inputs (per-pixel z-score with the training set's statistics; constant pixels
+    -> 0), optionally 2x2-pooled first: (Z_train, Z_test) (Z_test None without X_test)."""
     if pool:
-        X = pool2x2(X, rows, cols)
-    mu, sd = X.mean(axis=0), X.std(axis=0)
-    Z = (X - mu) / np.where(sd > 0, sd, 1.0)
-    y = np.where(np.isin(labels, positive), 1.0, -1.0)
-    return Z, y
+        X_train = pool2x2(X_train, rows, cols)
+        X_test = pool2x2(X_test, rows, cols) if X_test is not None else None
+    mu, sd = X_train.mean(axis=0), X_train.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (X_train - mu) / sd, ((X_test - mu) / sd if X_test is not None else None)
