@@ -2,16 +2,22 @@
 
 Works on plain arrays and on physsgd's HDF5 files (or anyone's data in the same long format);
 never imports the simulator kernels.
+
+Modules: ``table`` (load, aggregate, Table), ``sizefits`` (per-size sigmoid fits), ``critical``
+(critical_point: limit or growth), ``transition`` (transition_order), ``fss`` (collapse),
+``crossings``, ``powerlaw``, ``budget`` (stat + sys errors, "not determined"), ``fitting`` (the
+shared line / extrapolation / error floor / robust spread), ``plots``, ``report`` (analyze).
 """
 from . import plots
 from .budget import Drift, Variant
 from .controls import parse_control, with_control
+from .critical import CriticalPoint, critical_point
 from .crossings import CrossingResult, crossings
 from .fss import CollapseProblem, CollapseResult, collapse
 from .powerlaw import PowerLawFit, power_law
 from .report import Report, analyze
 from .table import Table, aggregate, load, wilson_interval
-from .transition import CriticalPoint, OrderDiagnosis, critical_point, transition_order
+from .transition import OrderDiagnosis, transition_order
 
 __all__ = ["Table", "load", "aggregate", "wilson_interval", "critical_point", "CriticalPoint",
            "transition_order", "OrderDiagnosis", "power_law", "PowerLawFit", "analyze", "Report",

@@ -54,7 +54,8 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
     Raises ValueError if a parameter other than control, size (and vs) varies inside a
     (control, size) cell: mixing, e.g., two learning rates would give a meaningless m_c.
     """
-    from .transition import critical_point, transition_order
+    from .critical import critical_point
+    from .transition import transition_order
 
     table = path if isinstance(path, Table) else load(path)
     if where:

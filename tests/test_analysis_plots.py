@@ -11,7 +11,8 @@ from analysis import plots
 from analysis.powerlaw import power_law
 from analysis.report import analyze
 from analysis.table import Table
-from analysis.transition import critical_point, transition_order
+from analysis.critical import critical_point
+from analysis.transition import transition_order
 
 from test_analysis_transition import order_data, success_data
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from analysis.table import Table
-from analysis.transition import LimitForm, _choose_limit, critical_point, transition_order
+from analysis.critical import LimitForm, _choose_limit, critical_point
+from analysis.transition import transition_order
 
 SIZES = (32, 64, 128, 256, 512)
 MC_INF, A, NU = 8.0, 40.0, 1.0
