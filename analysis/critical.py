@@ -256,9 +256,10 @@ class CriticalPoint:
                 errs = ", ".join(f"{val:.2g}" for val in v.stat_errors.values())
                 L.append(f"    variant {v.label}: {vals} (stat {errs})"
                          + ("" if v.nested else " [assumption: whole shift counts]"))
+            L += [f"    note: {n}" for n in e.notes]
             if self.limit == "undetermined" and self.growth is not None:
                 L += self._growth_lines(c, "or a finite limit: undetermined")
-        if self.drift is not None and len(self.drift.values) >= 3:
+        if self.drift is not None and len(self.drift.values) >= 3 and not self.grows:
             if self.drift.monotone:
                 L.append(f"  drift: {c}_c({self.size}) moves monotonically with {self.size} beyond errors; "
                          f"extrapolated {self.drift.extrapolated:.5g} ± {self.drift.extrapolated_error:.2g} "
@@ -270,7 +271,7 @@ class CriticalPoint:
             L.append(f"  power law in {self.size}: {c}_c ~ {self.size}^kappa, kappa = {g.exponent:.3g} "
                      f"± {g.errors['exponent']:.2g}" +
                      (f", chi2/dof = {g.chi2:.3g}/{g.dof}" if np.isfinite(g.pvalue) else ""))
-        L += [f"  note: {n}" for n in self.notes]
+        L += [f"  note: {n}" for n in self.notes if e is None or n not in e.notes]
         return "\n".join(L)
 
     def _growth_lines(self, c, tail):
@@ -372,9 +373,11 @@ def critical_point(table_or_arrays, control: str = "batch_size", size: str = "N"
         if not np.isfinite(xc_c[i]):
             xc_sys[i] = np.nan
             continue
-        # Other fit forms see the same data; under the central model their expected statistical
-        # deviation is sqrt(s_v^2 - s_c^2) (Hausman), which is the budget's "nested" rule.
-        var = [Variant(m, {"xc": xc[m][i]}, {"xc": stat[m][i]}, nested=True) for m in methods[1:]]
+        # Other fit forms see the same data and the same resamples: the noise of their deviation
+        # is the spread of the paired differences, which the budget's "nested" rule subtracts.
+        var = [Variant(m, {"xc": xc[m][i]},
+                       {"xc": float(np.hypot(xc_stat[i], robust_sd(samples[m][:, i] - samples[method][:, i])))},
+                       nested=True) for m in methods[1:]]
         xc_sys[i] = systematic_errors({"xc": xc_c[i]}, {"xc": xc_stat[i]}, var)["xc"]
     parts = dict(control=control, size=size, observable=observable, level=level, method=method,
                  log_control=log_control, sizes=sizes, xc=xc_c, xc_stat=xc_stat, xc_sys=xc_sys,
@@ -401,8 +404,8 @@ def critical_point(table_or_arrays, control: str = "batch_size", size: str = "N"
     # with a fitted nu the drift fit would repeat the central one: use the leading 1/N shift then
     dr = budget_drift("xc", N, X, S, nu_hint=ext.nu if ext.nu_fixed else None)
     return CriticalPoint(extrapolation=ext, growth=growth, limit=limit, limit_reason=reason,
-                         forms=list(forms.values()), drift=dr, notes=notes + list(ext.notes),
-                         **parts)
+                         forms=list(forms.values()), drift=dr,
+                         notes=notes + (list(ext.notes) if limit != "grows" else []), **parts)
 
 
 def _observable_is_probability(data, observable, trials) -> bool:
@@ -426,10 +429,18 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
         notes.append(f"nu assumed = 1 (first-order / mean-field lore): {len(N)} sizes are too few "
                      f"to fit it (need {MIN_SIZES_FREE_NU}); 1/nu = 0.5 and 2 are variants")
 
+    B = samples[method].shape[0]
+
     def boot_fit(m, cols, omega):
+        """Bootstrap extrapolations of method m on sizes cols: full-length (B,) arrays (NaN for a
+        resample without a crossing at some size), so that variants pair with the central fit."""
         Xb = samples[m][:, cols]
         good = np.all(np.isfinite(Xb), axis=1)
-        return size_extrapolation(N[cols], Xb[good], S[cols], omega), good
+        out = {"xinf": np.full(B, np.nan), "inv_nu": np.full(B, np.nan), "at_edge": np.zeros(B, bool)}
+        if good.any():
+            r = size_extrapolation(N[cols], Xb[good], S[cols], omega)
+            out["xinf"][good], out["inv_nu"][good], out["at_edge"][good] = r["xinf"], r["omega"], r["at_edge"]
+        return out, good
 
     allc = np.arange(len(N))
     central = size_extrapolation(N, X[None], S, omega_c)
@@ -446,21 +457,26 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
     omega_hat = float(central["omega"][0])
     if free:
         values["nu"] = 1.0 / omega_hat
-        stat_err["nu"] = float(robust_sd(1.0 / cb["omega"])) * scale
+        stat_err["nu"] = float(robust_sd(1.0 / cb["inv_nu"])) * scale
     if scale > 1:
         notes.append(f"the extrapolation misses its points (chi2/dof = {chi2:.3g}/{dof}): statistical "
                      f"errors scaled by {scale:.2g}")
 
     def variant(label, m, cols, omega, nested=True):
+        """A refit on the same bootstrap resamples: its noise relative to the central fit is the
+        spread of the paired differences (the budget's nested rule subtracts exactly that)."""
         c = size_extrapolation(N[cols], np.atleast_2d(xc_by_method[m][cols]), S[cols], omega)
         b, _ = boot_fit(m, cols, omega)
         vals = {"xc_inf": float(c["xinf"][0])}
-        errs = {"xc_inf": float(robust_sd(b["xinf"]))}
-        if omega is None:
-            vals["nu"], errs["nu"] = float(1 / c["omega"][0]), float(robust_sd(1 / b["omega"]))
-        return Variant(label, vals, errs, n_points=len(cols), nested=nested)
+        diffs = {"xc_inf": b["xinf"] - cb["xinf"]}
+        if omega is None and free:
+            vals["nu"] = float(1 / c["omega"][0])
+            diffs["nu"] = 1 / b["inv_nu"] - 1 / cb["inv_nu"]
+        errs = {p: float(np.hypot(stat_err[p], robust_sd(d))) for p, d in diffs.items()}
+        raw = {"xc_inf": float(robust_sd(b["xinf"]))}
+        return Variant(label, vals, errs, n_points=len(cols), nested=nested, raw_stat_errors=raw)
 
-    variants, swapped = [], []
+    variants = []
     for m in methods[1:]:          # other fit forms, same extrapolation
         if np.all(np.isfinite(xc_by_method[m])):
             variants.append(variant(f"fit form {m}", m, allc, omega_c))
@@ -474,21 +490,13 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
         elif not free and len(cols) >= 2:
             variants.append(variant(f"drop {drop} smallest {size}", method, cols, omega_c))
     if free:
-        # The fixed-exponent model is a special case of the central one: on the same data the
-        # expected statistical deviation is sqrt(s_c^2 - s_v^2), so the roles are swapped below.
-        swapped.append(variant("1/nu fixed 1", method, allc, 1.0))
+        variants.append(variant("1/nu fixed 1", method, allc, 1.0))
     elif nu_user is not None and len(N) >= MIN_SIZES_FREE_NU:
         variants.append(variant("1/nu free", method, allc, None))
     else:                          # nu assumed: how much hangs on the assumption
         for om in (0.5, 2.0):
             variants.append(variant(f"1/nu = {om:g}", method, allc, om, nested=False))
     sys_err = systematic_errors(values, stat_err, variants)
-    for v in swapped:
-        for p in values:
-            if p in v.values:
-                s = systematic_errors({p: v.values[p]}, {p: v.stat_errors[p]},
-                                      [Variant(v.label, {p: values[p]}, {p: stat_err[p]}, nested=True)])
-                sys_err[p] = max(sys_err.get(p, 0.0), s[p])
     errors = total_errors(stat_err, sys_err)
 
     und = {}
@@ -500,7 +508,7 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
             und["xc_inf"] = (f"the convergent fit runs 1/nu to the lower edge of {rng_txt}, where "
                              "x_inf + a N^(-1/nu) mimics a growth: no finite limit is determined")
     if free and "nu" not in und:
-        frac = float(np.mean(cb["at_edge"])) if len(cb["at_edge"]) else 1.0
+        frac = float(np.mean(cb["at_edge"][good])) if good.any() else 1.0
         if frac > BOOT_EDGE_MAX:
             und["nu"] = (f"{100 * frac:.0f}% of the bootstrap fits put 1/nu at an edge of "
                          f"[{OMEGA_GRID[0]:g}, {OMEGA_GRID[-1]:g}]: the exponent is not fixed by "
@@ -511,7 +519,7 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
     return Extrapolation(xc_inf=values["xc_inf"], nu=1.0 / omega_hat, nu_fixed=not free,
                          nu_assumed=assumed, amplitude=float(central["a"][0]), chi2=chi2, dof=dof,
                          values=values, stat_errors=stat_out, sys_errors=sys_out, errors=errors,
-                         variants=variants + swapped, undetermined=und, lower_edge=lower,
+                         variants=variants, undetermined=und, lower_edge=lower,
                          samples=cb["xinf"], notes=tuple(notes))
 
 
@@ -527,37 +535,51 @@ def _growth(N, X, S, samples, xc_by_method, methods, size) -> PowerLawFit | None
     allc = np.arange(len(N))
     method = methods[0]
 
+    B = samples[method].shape[0]
+
     def fit(m, cols, weighted=True):
+        """(values, bootstrap (B, 2) of (ln A, kappa) with NaN rows, chi2) of one refit."""
         w = 1.0 / sig_log[cols] ** 2 if weighted else np.ones(len(cols))
         c, kap, chi2 = weighted_line(lN[cols], np.log(xc_by_method[m][cols]), w)
         Xb = samples[m][:, cols]
-        Xb = Xb[np.all(np.isfinite(Xb) & (Xb > 0), axis=1)]
-        cb, kb, _ = weighted_line(lN[cols], np.log(Xb), w)
-        return ({"exponent": float(kap), "amplitude": float(np.exp(c))},
-                {"exponent": float(robust_sd(kb)), "amplitude": float(robust_sd(np.exp(cb)))},
-                float(chi2), np.column_stack([cb, kb]))
+        good = np.all(np.isfinite(Xb) & (Xb > 0), axis=1)
+        boot = np.full((B, 2), np.nan)
+        if good.any():
+            cb, kb, _ = weighted_line(lN[cols], np.log(Xb[good]), w)
+            boot[good] = np.column_stack([cb, kb])
+        return {"exponent": float(kap), "amplitude": float(np.exp(c))}, boot, float(chi2)
 
-    values, stat_err, chi2, boot = fit(method, allc)
+    def spread(boot):
+        return {"exponent": float(robust_sd(boot[:, 1])), "amplitude": float(robust_sd(np.exp(boot[:, 0])))}
+
+    values, boot, chi2 = fit(method, allc)
+    stat_err = spread(boot)
     variants = []
+
+    def variant(label, m, cols, weighted=True):
+        vals, vb, _ = fit(m, cols, weighted)
+        d_sd = {"exponent": robust_sd(vb[:, 1] - boot[:, 1]),
+                "amplitude": robust_sd(np.exp(vb[:, 0]) - np.exp(boot[:, 0]))}
+        errs = {p: float(np.hypot(stat_err[p], d_sd[p])) for p in vals}
+        variants.append(Variant(label, vals, errs, n_points=len(cols), raw_stat_errors=spread(vb)))
+
     for m in methods[1:]:
         xm = xc_by_method[m]
         if np.all(np.isfinite(xm) & (xm > 0)):
-            variants.append(Variant(f"fit form {m}", *fit(m, allc)[:2], n_points=len(N)))
+            variant(f"fit form {m}", m, allc)
     for drop in (1, 2):
         if len(N) - drop >= 2:
-            variants.append(Variant(f"drop {drop} smallest {size}", *fit(method, allc[drop:])[:2],
-                                    n_points=len(N) - drop))
+            variant(f"drop {drop} smallest {size}", method, allc[drop:])
     if len(N) >= 3:
-        variants.append(Variant(f"drop largest {size}", *fit(method, allc[:-1])[:2],
-                                n_points=len(N) - 1))
-        variants.append(Variant("unweighted", *fit(method, allc, weighted=False)[:2], n_points=len(N)))
+        variant(f"drop largest {size}", method, allc[:-1])
+        variant("unweighted", method, allc, weighted=False)
     sys_err = systematic_errors(values, stat_err, variants)
     dof = len(N) - 2
     return PowerLawFit(exponent=values["exponent"], amplitude=values["amplitude"],
                        errors=total_errors(stat_err, sys_err), stat_errors=stat_err,
                        sys_errors=sys_err, variants=variants, chi2=chi2, dof=dof,
                        pvalue=float(stats.chi2.sf(chi2, dof)) if dof > 0 else np.nan,
-                       x=N, y=X, dy=S, samples=boot)
+                       x=N, y=X, dy=S, samples=boot)   # samples: (ln A, kappa) per resample
 
 
 # ------------------------------------------------------------------ large-N form: converge or grow

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 __all__ = ["STYLE", "SYMBOLS", "symbol", "label", "new_axes", "savefig", "observable_vs_control",
-           "critical_point_plot", "collapse_plot", "crossing_plot", "power_law_plot",
+           "critical_point_plot", "collapse_plot", "sub_c", "crossing_plot", "power_law_plot",
            "phase_diagram", "transition_order_plot", "mark_not_determined"]
 
 STYLE = {
@@ -76,6 +76,12 @@ def symbol(name: str) -> str:
     if leaf in SYMBOLS:
         return SYMBOLS[leaf][0]
     return r"\mathrm{" + leaf.replace("_", r"\_") + "}"
+
+
+def sub_c(name: str) -> str:
+    """Mathtext (without $) of the critical value of a column: m_c, (m/d)_c."""
+    sym = symbol(name)
+    return f"({sym})_c" if any(op in str(name) for op in "/*") else f"{sym}_c"
 
 
 def label(name: str) -> str:
@@ -222,7 +228,8 @@ def critical_point_plot(cp, ax=None, kind="extrapolation"):
         raise ValueError(f"kind={kind!r} is not allowed; choose 'extrapolation' or 'curves'")
     ok = np.isfinite(cp.xc)
     point_color = _colors(1)[0]
-    ycs = f"${xs_sym}_c({n_sym})$"
+    xcs = sub_c(cp.control)
+    ycs = f"${xcs}({n_sym})$"
     if getattr(cp, "limit", "") == "grows":   # no finite limit: the growth law, log-log
         g = cp.growth
         ax.errorbar(cp.sizes[ok], cp.xc[ok], yerr=cp.xc_err[ok], color=point_color, marker=STYLE["marker"],
@@ -233,7 +240,7 @@ def critical_point_plot(cp, ax=None, kind="extrapolation"):
         _log_axis(ax, "x")
         _log_axis(ax, "y")
         return _finish(ax, label(cp.size), ycs,
-                       title=f"${xs_sym}_c$ grows with ${n_sym}$: no finite limit")
+                       title=f"${xcs}$ grows with ${n_sym}$: no finite limit")
     ext = getattr(cp, "extrapolation", None)
     und = cp.undetermined if ext is not None else {}
     nu_ok = ext is not None and "nu" not in und and np.isfinite(cp.nu)
@@ -251,7 +258,7 @@ def critical_point_plot(cp, ax=None, kind="extrapolation"):
     t = cp.sizes ** (-1.0 / nu_axis)
     ax.errorbar(t[ok], cp.xc[ok], yerr=cp.xc_err[ok], color=point_color, marker=STYLE["marker"], lw=0,
                 ms=STYLE["markersize"], elinewidth=0.8, capsize=STYLE["capsize"], label="per size")
-    title = f"${xs_sym}_c({n_sym})$ extrapolated to ${n_sym} \\to \\infty$"
+    title = f"${xcs}({n_sym})$ extrapolated to ${n_sym} \\to \\infty$"
     if ext is not None and np.isfinite(ext.xc_inf):
         NN = np.geomspace(cp.sizes[ok].max() * 1e4, cp.sizes[ok].min(), 200)
         tt = NN ** (-1.0 / nu_axis)
@@ -259,13 +266,13 @@ def critical_point_plot(cp, ax=None, kind="extrapolation"):
         if "xc_inf" in und:
             ax.plot(tt, curve, color=STYLE["failed"], lw=STYLE["linewidth"], ls="--",
                     label=f"fit (not a result)")
-            mark_not_determined(ax, f"${xs_sym}_c(\\infty)$ not determined: {und['xc_inf']}", where="top")
+            mark_not_determined(ax, f"${xcs}(\\infty)$ not determined: {und['xc_inf']}", where="top")
         else:
             ax.plot(tt, curve, color="0.3", lw=STYLE["linewidth"],
-                    label=rf"${xs_sym}_c(\infty) + a\,{n_sym}^{{-1/\nu}}$")
+                    label=rf"${xcs}(\infty) + a\,{n_sym}^{{-1/\nu}}$")
             ax.errorbar([0], [ext.xc_inf], yerr=[cp.errors.get("xc_inf", 0)], color="C3", marker="s",
                         ms=STYLE["markersize"] + 1, capsize=STYLE["capsize"],
-                        label=rf"${xs_sym}_c(\infty) = {_fmt(ext.xc_inf, cp.errors.get('xc_inf'), 4)}$")
+                        label=rf"${xcs}(\infty) = {_fmt(ext.xc_inf, cp.errors.get('xc_inf'), 4)}$")
             if "nu" in und:
                 ax.text(0.02, 0.02, f"ν not determined: {und['nu']}", transform=ax.transAxes,
                         fontsize=STYLE["fontsize"] - 2, color="0.3", va="bottom", wrap=True)
@@ -276,10 +283,11 @@ def critical_point_plot(cp, ax=None, kind="extrapolation"):
     return _finish(ax, f"${n_sym}^{{-1/\\nu}}$, " + how, ycs, title=title)
 
 
-def collapse_plot(fit, ax=None, control="x", size="L", observable="y"):
+def collapse_plot(fit, ax=None, control="x", size="L", observable="y", log_control=False):
     """Data collapse: scaled y against scaled x per size, the parameters (or "not determined")
     on the figure; a failed collapse is drawn grey and hatched. ``control``, ``size``,
-    ``observable`` name the columns for the axis labels. Anything with ``scaled()`` returning
+    ``observable`` name the columns for the axis labels (``log_control``: the collapse variable
+    is ln(control)). Anything with ``scaled()`` returning
     size / x / y (and optionally dy) arrays works."""
     ax = _ax(ax)
     sc = fit.scaled()
@@ -289,6 +297,8 @@ def collapse_plot(fit, ax=None, control="x", size="L", observable="y"):
     failed = bool(getattr(fit, "failed", False))
     sizes = np.unique(size_a)
     xs, ls, ys = symbol(control), symbol(size), symbol(observable)
+    if log_control:
+        xs = r"\ln " + xs
     for c, L in zip(_colors(len(sizes)), sizes):
         m = size_a == L
         col = STYLE["failed"] if failed else c
@@ -302,23 +312,28 @@ def collapse_plot(fit, ax=None, control="x", size="L", observable="y"):
     values = getattr(fit, "values", None)
     title = "data collapse"
     if values is not None:
+        und = getattr(fit, "undetermined", {})
         nu, zeta = values.get("nu", np.nan), values.get("zeta", 0.0)
-        nu_txt = f"{nu:.3g}"
-        xlabel = rf"$({xs} - {xs}_c)\,{ls}^{{1/\nu}}$, $\nu = {nu_txt}$"
-        ylabel = (rf"${ys}\,{ls}^{{-\zeta/\nu}}$, $\zeta/\nu = {zeta / nu:.3g}$" if zeta != 0 or
-                  "zeta" in getattr(fit, "free", ()) else f"${ys}$")
-        lines = [fit.format(p, digits=5) if hasattr(fit, "format") else f"{p} = {v:.5g}"
-                 for p, v in values.items()]
+        nu_txt = r"$\nu$ not determined" if "nu" in und else rf"$\nu = {nu:.3g}$"
+        xlabel = rf"$({xs} - {xs}_c)\,{ls}^{{1/\nu}}$, " + nu_txt
+        if zeta != 0 or "zeta" in getattr(fit, "free", ()):
+            z_txt = (r"$\zeta$ not determined" if "zeta" in und or "nu" in und
+                     else rf"$\zeta/\nu = {zeta / nu:.3g}$")
+            ylabel = rf"${ys}\,{ls}^{{-\zeta/\nu}}$, " + z_txt
+        else:
+            ylabel = label(observable) if observable != "y" else f"${ys}$"
         if getattr(fit, "quality", None) is not None:
-            lines.append(f"S = {fit.quality:.3g} ({fit.n_points} terms)")
-            title += f", Houdayer-Hartmann S = {fit.quality:.3g}"
-        text = "\n".join(textwrap.shorten(l, 70, placeholder=" ...)") for l in lines)
-        ax.text(0.02, 0.98, text, transform=ax.transAxes, va="top", fontsize=STYLE["fontsize"] - 2,
-                bbox=dict(boxstyle="round", facecolor="white", edgecolor="0.8", alpha=0.8))
+            title += f", Houdayer-Hartmann S = {fit.quality:.3g} ({fit.n_points} terms)"
         if failed:
             reason = next(iter(fit.undetermined.values()))
             mark_not_determined(ax, "collapse failed, nothing determined: " + reason, where="bottom")
-            title = "data collapse FAILED"
+            title = "data collapse FAILED (not a result)"
+        else:
+            lines = [fit.format(p, digits=5) if hasattr(fit, "format") else f"{p} = {v:.5g}"
+                     for p, v in values.items()]
+            text = "\n".join(textwrap.shorten(l, 64, placeholder=" ...)") for l in lines)
+            ax.text(0.02, 0.98, text, transform=ax.transAxes, va="top", fontsize=STYLE["fontsize"] - 2,
+                    bbox=dict(boxstyle="round", facecolor="white", edgecolor="0.8", alpha=0.8))
     else:
         xlabel, ylabel = rf"$({xs} - {xs}_c)\,{ls}^{{1/\nu}}$", rf"${ys}\,{ls}^{{-\zeta/\nu}}$"
     return _finish(ax, xlabel, ylabel, title=title)

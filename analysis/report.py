@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .controls import components, with_control
+from .fitting import binomial_error
 from .table import Table, aggregate, load
 
 __all__ = ["Report", "analyze"]
@@ -104,14 +105,15 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
             cp = cp_of(sub)
             rep.critical[key[vs]] = cp
             lines += [f"{vs} = {key[vs]}:", cp.summary(), ""]
-            if np.isfinite(cp.xc_inf):
+            if np.isfinite(cp.xc_inf) and "xc_inf" not in cp.undetermined:
                 val, err = cp.xc_inf, cp.errors["xc_inf"]
             else:      # no extrapolation possible: the largest size with a crossing stands in
                 ok = np.flatnonzero(np.isfinite(cp.xc))
                 if not len(ok):
                     continue
                 val, err = cp.xc[ok[-1]], cp.xc_err[ok[-1]]
-                why = "grows with " + size if cp.limit == "grows" else "no extrapolation"
+                why = ("grows with " + size if cp.limit == "grows" else
+                       "limit not determined" if "xc_inf" in cp.undetermined else "no extrapolation")
                 notes.append(f"{vs}={key[vs]}: {control}_c at {size}={cp.sizes[ok[-1]]:g} used ({why})")
             if isinstance(key[vs], (int, float)) and key[vs] > 0 and val > 0 and err > 0:
                 xs.append(key[vs]); ys.append(val); dys.append(err)
@@ -134,11 +136,14 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
     if collapse and vs is None:
         rep.collapse = _collapse(agg, first_cp, control, size, observable, seed, notes)
         if rep.collapse is not None and hasattr(rep.collapse, "summary"):
-            lines += ["", "data collapse" + (" (x = log " + control + ")" if first_cp.log_control else "") + ":",
+            lines += ["", f"data collapse of {observable} in " + (f"x = ln {control}" if first_cp.log_control
+                                                                  else control) + f", L = {size}:",
                       rep.collapse.summary()]
-            xc = getattr(rep.collapse, "xc", np.nan)
-            if first_cp.log_control and np.isfinite(xc):
-                lines.append(f"  collapse {control}_c = exp(xc) = {np.exp(xc):.5g}")
+            col = rep.collapse
+            if first_cp.log_control and "xc" in col.free and "xc" not in col.undetermined:
+                e = col.errors["xc"]
+                lines.append(f"  collapse {control}_c = exp(xc) = {np.exp(col.xc):.5g} "
+                             f"± {np.exp(col.xc) * e:.2g} (total)")
     lines += [f"note: {n}" for n in notes]
     rep.text = "\n".join(lines).rstrip() + "\n"
     if out_dir is not None:
@@ -178,26 +183,22 @@ def _x_near(cp):
 
 
 def _collapse(agg, cp, control, size, observable, seed, notes):
+    from .fss import collapse
+    x = agg[control].astype(float)
+    x = np.log(x) if cp.log_control else x
+    y = agg[f"{observable}_mean"]
+    dy = agg[f"{observable}_sem"]
+    if f"{observable}_k" in agg:   # binomial errors that stay > 0 at p = 0 or 1
+        dy = binomial_error(agg[f"{observable}_k"], agg[f"{observable}_n"])
+    ok = np.isfinite(y) & np.isfinite(dy) & (dy > 0)
+    finite = np.isfinite(cp.xc)
+    guess = (float(np.log(np.nanmedian(cp.xc)) if cp.log_control else np.nanmedian(cp.xc))
+             if finite.any() else None)
     try:
-        from .fss import collapse
-    except ImportError:
-        return None
-    try:
-        x = agg[control].astype(float)
-        x = np.log(x) if cp.log_control else x
-        y = agg[f"{observable}_mean"]
-        dy = agg[f"{observable}_sem"]
-        if f"{observable}_k" in agg:   # binomial errors that stay > 0 at p = 0 or 1
-            k, n = agg[f"{observable}_k"], agg[f"{observable}_n"]
-            p = (k + 0.5) / (n + 1.0)
-            dy = np.sqrt(p * (1 - p) / n)
-        ok = np.isfinite(y) & np.isfinite(dy) & (dy > 0)
-        finite = np.isfinite(cp.xc)
-        guess = float(np.log(np.nanmedian(cp.xc)) if cp.log_control else np.nanmedian(cp.xc)) if finite.any() else None
         return collapse(agg[size][ok].astype(float), x[ok], y[ok], dy[ok], xc=guess, nu=1.0,
                         fixed={"zeta": 0.0}, bootstrap=100, seed=seed)
-    except Exception as exc:       # the collapse is optional; its failure must not sink the report
-        notes.append(f"collapse not done: {type(exc).__name__}: {exc}")
+    except ValueError as exc:      # e.g. no overlap between sizes: the report goes on without it
+        notes.append(f"collapse not done: {exc}")
         return None
 
 
@@ -229,17 +230,16 @@ def _figures(rep, table, control, size, observable, vs, out_dir):
         save("transition_order", fig)
     if rep.power is not None:
         fig, ax = plots.new_axes()
-        plots.power_law_plot(rep.power, ax=ax)
-        ax.set_xlabel(vs)
-        ax.set_ylabel(f"{control}_c")
+        plots.power_law_plot(rep.power, ax=ax, xlabel=plots.label(vs),
+                             ylabel=f"${plots.symbol(control)}_c$")
         save(f"{control}_c_vs_{vs}", fig)
     if rep.collapse is not None:
-        try:
-            fig, ax = plots.new_axes()
-            plots.collapse_plot(rep.collapse, ax=ax)
-            save("collapse", fig)
-        except Exception as exc:   # plotting someone else's result object: optional
-            rep.notes.append(f"collapse figure not drawn: {exc}")
+        first = rep.critical if not isinstance(rep.critical, dict) else None
+        log = bool(first is not None and first.log_control)
+        fig, ax = plots.new_axes()
+        plots.collapse_plot(rep.collapse, ax=ax, control=control, size=size, observable=observable,
+                            log_control=log)
+        save("collapse", fig)
     fig, ax = plots.new_axes()
     plots.phase_diagram(table, control, size, observable, ax=ax)
     save("phase_diagram", fig)

@@ -63,8 +63,13 @@ class CollapseResult:
                  f"  sizes: {[float(s) for s in self.problem.data.sizes]}, points with master curve: "
                  f"{self.n_points}, quality S = {self.quality:.3f}"]
         if self.failed:
-            lines.append("  FAILED: no parameter is determined by these data (reasons below); the values "
-                         "are where the optimiser stopped, not estimates")
+            why = next(iter(self.undetermined.values()))
+            lines.append(f"  FAILED, no parameter is determined: {why}")
+            lines += ["  " + self.format(p) for p in self.values if p not in self.free]
+            lines.append(f"  not determined: {', '.join(self.free)} (the optimiser stopped at "
+                         + ", ".join(f"{p} = {self.values[p]:.4g}" for p in self.free)
+                         + "; not estimates)")
+            return "\n".join(lines)
         if self.poor_collapse:
             lines.append(f"  warning: S_min = {self.quality:.3g} >> 1: the data do not collapse within their "
                          "errors (wrong form, corrections, or underestimated dy); the straight-line master "
