@@ -17,7 +17,8 @@ import numpy as np
 
 from .fitting import line_covariance, weighted_line
 
-__all__ = ["Variant", "Drift", "systematic_errors", "total_errors", "drift", "format_estimate"]
+__all__ = ["Variant", "Drift", "systematic_errors", "total_errors", "drift", "format_estimate",
+           "shift_in_noise", "describe_variant"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,30 @@ def systematic_errors(values: dict, stat_errors: dict, variants: list[Variant]) 
             worst = max(worst, dev2)
         out[p] = float(np.sqrt(max(worst, 0.0)))
     return out
+
+
+def shift_in_noise(var: Variant, p: str, central: float, s_c: float) -> float:
+    """A variant's shift of parameter p in units of the noise of that shift (the spread of the
+    paired difference, sqrt(|s_v^2 - s_c^2|)); NaN for a non-nested variant (its whole shift
+    counts) or when the noise is unknown. |shift| > ~2 is a systematic the budget takes in."""
+    if not var.nested or p not in var.values:
+        return float("nan")
+    s_v = var.stat_errors.get(p, np.nan)
+    noise = np.sqrt(abs(s_v ** 2 - (s_c or 0.0) ** 2)) if np.isfinite(s_v) else np.nan
+    return float((var.values[p] - central) / noise) if noise > 0 else float("nan")
+
+
+def describe_variant(var: Variant, values: dict, stat: dict, params=None, digits: int = 5) -> str:
+    """"label: p = v (shift +1.2 x noise), ..." for a summary."""
+    parts = []
+    for p in (params or var.values):
+        if p not in var.values or p not in values:
+            continue
+        z = shift_in_noise(var, p, values[p], stat.get(p, 0.0))
+        how = (f" (shift {z:+.1f} x its noise)" if np.isfinite(z) else
+               " (whole shift counts)" if not var.nested else "")
+        parts.append(f"{p} = {var.values[p]:.{digits}g}{how}")
+    return f"{var.label}: " + ", ".join(parts)
 
 
 def total_errors(stat: dict, sys: dict) -> dict:

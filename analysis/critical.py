@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from .budget import Drift, Variant, drift as budget_drift, format_estimate, systematic_errors, total_errors
+from .budget import (Drift, Variant, describe_variant, drift as budget_drift, format_estimate,
+                     systematic_errors, total_errors)
 from .controls import with_control
 from .fitting import OMEGA_GRID, robust_sd, size_extrapolation, weighted_line
 from .powerlaw import PowerLawFit
@@ -252,10 +253,7 @@ class CriticalPoint:
                      + ("" if "xc_inf" in e.undetermined else
                         f"; a = {e.amplitude:.3g}; chi2/dof = {e.chi2:.3g}/{e.dof}"))
             for v in e.variants:
-                vals = ", ".join(f"{k} = {val:.5g}" for k, val in v.values.items())
-                errs = ", ".join(f"{val:.2g}" for val in v.stat_errors.values())
-                L.append(f"    variant {v.label}: {vals} (stat {errs})"
-                         + ("" if v.nested else " [assumption: whole shift counts]"))
+                L.append("    variant " + describe_variant(v, e.values, e.stat_errors))
             L += [f"    note: {n}" for n in e.notes]
             if self.limit == "undetermined" and self.growth is not None:
                 L += self._growth_lines(c, "or a finite limit: undetermined")
@@ -280,8 +278,8 @@ class CriticalPoint:
         L = ["  " + format_estimate(f"{c}_c grows as {self.size}^kappa, kappa", g.exponent,
                                     s["exponent"], y["exponent"], e["exponent"], digits=4) + f"; {tail}",
              f"    amplitude A = {g.amplitude:.4g} ± {e['amplitude']:.2g}; chi2/dof = {g.chi2:.3g}/{g.dof}"]
-        L += [f"    variant {v.label}: kappa = {v.values['exponent']:.4g} "
-              f"(stat {v.stat_errors.get('exponent', np.nan):.2g})" for v in g.variants]
+        L += ["    variant " + describe_variant(v, g.values, g.stat_errors, ("exponent",), digits=4)
+              .replace("exponent =", "kappa =") for v in g.variants]
         return L
 
     def plot(self, ax=None, kind: str = "extrapolation"):

@@ -177,6 +177,7 @@ class CrossingResult:
     n_bootstrap_failed: int = 0
     undetermined: dict = field(default_factory=dict)    # parameter -> why the data do not fix it
     x_range: tuple = (np.nan, np.nan)                   # x range of the data
+    omega_assumed: bool = False  # omega = 1 (or 1/nu) assumed: too few crossings to fit it
     chi2: float = np.nan         # of the extrapolation (weights 1/x*_err^2)
     dof: int = 0
     notes: list = field(default_factory=list)
@@ -196,11 +197,11 @@ class CrossingResult:
                 name, self.values[name], self.stat_errors[name], self.sys_errors[name],
                 self.errors[name], reason=self.undetermined.get(name)))
         if np.isfinite(self.omega):
-            fit = f"fitted, chi2/dof = {self.chi2:.3g}/{self.dof}" if self.omega_fitted else "fixed"
+            fit = (f"fitted, chi2/dof = {self.chi2:.3g}/{self.dof}" if self.omega_fitted else
+                   "assumed" if self.omega_assumed else "given")
             lines.append(f"  omega = {self.omega:.3g} ({fit})")
         for v in self.variants:
-            lines.append(f"  variant {v.label!r}: " +
-                         ", ".join(f"{k}={val:.6g}" for k, val in v.values.items()))
+            lines.append("  variant " + budget.describe_variant(v, self.values, self.stat_errors))
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -391,4 +392,5 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
     pairs = CrossingPairs(L1, L2, L_eff, central[:, 0], x_err, central[:, 1], y_err, nu_pair_c,
                           nu_pair_err)
     return CrossingResult(pairs, x_inf, nu_c, om_c, omega_free, values, total, stat, sys_err,
-                          variants, n_failed, und, (x_lo, x_hi), chi2_c, max(dof, 0), notes)
+                          variants, n_failed, und, (x_lo, x_hi), omega_assumed, chi2_c, max(dof, 0),
+                          notes)

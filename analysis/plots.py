@@ -355,7 +355,7 @@ def crossing_plot(cross, ax=None, size="L", control="x"):
         _log_axis(ax, "x")
         return _finish(ax, f"${ls}$", f"crossing ${xs}^*$", title="crossings against size")
     om = cross.omega if np.isfinite(cross.omega) else 1.0
-    how = "fitted" if cross.omega_fitted else "assumed"
+    how = "fitted" if cross.omega_fitted else ("assumed" if getattr(cross, "omega_assumed", False) else "given")
     t = pairs.L_eff ** -om
     ok = np.isfinite(pairs.x_star)
     ax.errorbar(t[ok], pairs.x_star[ok], pairs.x_star_err[ok], fmt="o", ms=STYLE["markersize"],

@@ -14,7 +14,8 @@ from analysis.table import Table
 from analysis.critical import critical_point
 from analysis.transition import transition_order
 
-from test_analysis_transition import order_data, success_data
+from _critical_data import success_data
+from test_analysis_transition import order_data
 
 
 def _png_ok(path):
@@ -144,3 +145,40 @@ def test_analyze_with_collapse(tmp_path):
     _write_sweep(tmp_path / "res", sizes=(32, 64, 128))
     rep = analyze(tmp_path / "res", out_dir=tmp_path / "out", bootstrap=60)
     assert rep.collapse is not None or any("collapse" in n for n in rep.notes)
+
+
+def test_physics_labels():
+    assert plots.label("batch_size") == "mini-batch size $m$"
+    assert plots.label("success") == r"$P(\mathrm{success})$"
+    assert plots.label("overlap") == "overlap $q$"
+    assert plots.label("eps_g") == r"generalisation error $\epsilon_g$"
+    assert plots.symbol("batch_size/d") == "m/d" and plots.sub_c("batch_size/d") == "(m/d)_c"
+    assert plots.label("my_column") == "my column"
+
+
+def _texts(ax):
+    return " ".join(t.get_text() for t in ax.texts) + " " + ax.get_title() + " " + ax.get_xlabel()
+
+
+def test_failed_and_undetermined_fits_are_marked_on_the_figure(tmp_path):
+    from analysis.fss import collapse
+    from test_fss_honesty import _drifting
+    res = collapse(*_drifting(), fixed={"zeta": 0}, bootstrap=10)
+    assert res.failed
+    ax = res.plot()
+    assert "FAILED" in ax.get_title() and "not determined" in _texts(ax)
+    assert any(getattr(p, "get_hatch", lambda: None)() for p in ax.collections + ax.patches)
+    assert _png_ok(plots.savefig(ax, tmp_path / "failed.png"))
+    # a determined collapse: parameters on the figure, the nu used on the scaled axis
+    from _fss_fixtures import synthetic
+    good = collapse(*synthetic(7), bootstrap=10, seed=1)
+    ax = plots.collapse_plot(good, control="p", size="L")
+    assert r"\nu = " in ax.get_xlabel() and "not determined" not in _texts(ax)
+    assert "x_c" not in ax.get_title() and ax.get_legend() is not None
+
+
+def test_critical_point_plot_states_the_exponent(tmp_path):
+    cp = critical_point(success_data(0, sizes=(64, 256)), bootstrap=50)
+    ax = plots.critical_point_plot(cp)
+    assert r"$\nu = 1$ assumed" in ax.get_xlabel() and ax.get_title()
+    assert ax.get_legend() is not None

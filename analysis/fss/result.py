@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..budget import format_estimate
+from ..budget import describe_variant, format_estimate
 from .problem import CollapseProblem, ScaledData
 
 __all__ = ["CollapseResult"]
@@ -80,9 +80,8 @@ class CollapseResult:
                 line += f"   [S+1 width {self.s1_widths.get(p, np.nan):.2g}]"
             lines.append(line)
         for v in self.variants:
-            vals = ", ".join(f"{p}={v.values[p]:.5g}" for p in self.free if p in v.values)
-            how = "" if v.nested else " (whole shift counts: the data cannot test this form)"
-            lines.append(f"  variant {v.label!r}: {vals}, S={v.quality:.3g}{how}")
+            lines.append("  variant " + describe_variant(v, self.values, self.stat_errors, self.free)
+                         + f"; S = {v.quality:.3g}")
         for v in self.unidentified:
             lines.append(f"  variant {v.label!r} not used: {', '.join(v.at_bound)} at the edge of its "
                          "allowed range (not identified by the data)")
