@@ -18,7 +18,7 @@ import numpy as np
 from .fitting import line_covariance, weighted_line
 
 __all__ = ["Variant", "Drift", "systematic_errors", "total_errors", "drift", "format_estimate",
-           "shift_in_noise", "describe_variant"]
+           "shift_in_noise", "describe_variant", "akaike_weight"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Variant:
     raw_stat_errors: dict = field(default_factory=dict)   # its own bootstrap spread (for drifts)
     L_min: float | None = None     # smallest size it uses (size-drop variants)
     at_bound: tuple = ()           # free parameters pinned at a guard: the refit is not used
+    weight: float | None = None    # Akaike weight of a model extension (a correction term): see
+                                   # systematic_errors
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,15 @@ def systematic_errors(values: dict, stat_errors: dict, variants: list[Variant]) 
 
     For a nested variant the expected purely statistical deviation is sqrt(|s_v^2 - s_c^2|)
     (with s_v from paired replicas: the spread of the variant-central difference), so that much
-    is subtracted in quadrature; a non-nested variant keeps its whole deviation. Variants pinned
-    at a guard are ignored. Without variants the error is 0.
+    is subtracted in quadrature; a non-nested variant keeps its whole deviation.
+
+    A model extension (``weight`` set: the central model plus a correction term) is averaged
+    with the central model (Burnham & Anderson): with the Akaike weight w of the extension, the
+    mean squared error about the central value is w (dev^2 + s_v^2 - s_c^2), so the extension's
+    deviation *and* its extra uncertainty count as far as the data support the correction. A
+    correction the data cannot exclude still widens the error; one they reject does not.
+
+    Variants pinned at a guard are ignored. Without variants the error is 0.
     """
     out = {}
     for p, central in values.items():
@@ -71,7 +80,11 @@ def systematic_errors(values: dict, stat_errors: dict, variants: list[Variant]) 
             if var.at_bound or p not in var.values or not np.isfinite(var.values[p]):
                 continue
             dev2 = (var.values[p] - central) ** 2
-            if var.nested:
+            if var.weight is not None:
+                s_v = var.stat_errors.get(p, s_c) or 0.0
+                extra = abs(s_v ** 2 - s_c ** 2) if np.isfinite(s_v) else 0.0
+                dev2 = var.weight * (dev2 + extra)
+            elif var.nested:
                 s_v = var.stat_errors.get(p, s_c) or 0.0
                 if np.isfinite(s_v):
                     dev2 -= abs(s_v ** 2 - s_c ** 2)
@@ -84,7 +97,7 @@ def shift_in_noise(var: Variant, p: str, central: float, s_c: float) -> float:
     """A variant's shift of parameter p in units of the noise of that shift (the spread of the
     paired difference, sqrt(|s_v^2 - s_c^2|)); NaN for a non-nested variant (its whole shift
     counts) or when the noise is unknown. |shift| > ~2 is a systematic the budget takes in."""
-    if not var.nested or p not in var.values:
+    if not var.nested or var.weight is not None or p not in var.values:
         return float("nan")
     s_v = var.stat_errors.get(p, np.nan)
     noise = np.sqrt(abs(s_v ** 2 - (s_c or 0.0) ** 2)) if np.isfinite(s_v) else np.nan
@@ -99,6 +112,7 @@ def describe_variant(var: Variant, values: dict, stat: dict, params=None, digits
             continue
         z = shift_in_noise(var, p, values[p], stat.get(p, 0.0))
         how = (f" (shift {z:+.1f} x its noise)" if np.isfinite(z) else
+               f" (Akaike weight {var.weight:.2f})" if var.weight is not None else
                " (whole shift counts)" if not var.nested else "")
         parts.append(f"{p} = {var.values[p]:.{digits}g}{how}")
     return f"{var.label}: " + ", ".join(parts)
@@ -168,3 +182,10 @@ def format_estimate(name: str, value: float, stat=None, sys=None, total=None, re
     elif total is not None:
         parts += f" ± {total:.2g}"
     return parts
+
+
+def akaike_weight(chi2_central: float, k_central: int, chi2_ext: float, k_ext: int) -> float:
+    """Akaike weight of an extended model against the central one: 1 / (1 + exp(dAIC / 2)),
+    AIC = chi2 + 2 k (0.27 when the extension does not lower chi2 at all)."""
+    d_aic = (chi2_ext + 2 * k_ext) - (chi2_central + 2 * k_central)
+    return float(1.0 / (1.0 + np.exp(np.clip(d_aic / 2.0, -50, 50))))

@@ -33,6 +33,7 @@ from .sizefits import METHODS, _as_table, _bootstrap_data, _cells_by_size, _curv
 __all__ = ["CriticalPoint", "Extrapolation", "LimitForm", "critical_point", "METHODS"]
 
 MIN_SIZES_FREE_NU = 4
+MIN_SIZES_TESTED_NU = 5  # a fitted nu is reported when a refit without the smallest size also fits it
 BOOT_EDGE_MAX = 0.10     # more bootstrap fits with 1/nu at an edge of OMEGA_GRID: nu not determined
 _AIC_DECISIVE = 4.0      # Burnham & Anderson: dAIC > 4 leaves "considerably less support" to the other form
 
@@ -505,6 +506,10 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
         if lower:
             und["xc_inf"] = (f"the convergent fit runs 1/nu to the lower edge of {rng_txt}, where "
                              "x_inf + a N^(-1/nu) mimics a growth: no finite limit is determined")
+    if free and "nu" not in und and len(N) < MIN_SIZES_TESTED_NU:
+        und["nu"] = (f"{len(N)} sizes leave one degree of freedom to the three-parameter form: the "
+                     f"exponent is fitted (x_inf needs it) but not checked against corrections, "
+                     f"which needs refits without the smallest size ({MIN_SIZES_TESTED_NU} sizes)")
     if free and "nu" not in und:
         frac = float(np.mean(cb["at_edge"][good])) if good.any() else 1.0
         if frac > BOOT_EDGE_MAX:

@@ -186,7 +186,8 @@ def _estimates(result, truth):
         if reason is None and not (np.isfinite(v) and np.isfinite(e) and e > 0):
             reason = "no finite value or error"
         out[p] = dict(value=v, error=e, exact=float(exact), determined=reason is None,
-                      reason=reason or "")
+                      reason=reason or "", quality=float(getattr(result, "quality", np.nan)),
+                      n_terms=int(getattr(result, "n_points", 0) or 0))
     return out
 
 

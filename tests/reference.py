@@ -611,12 +611,15 @@ def train_reference(teacher, student, algo, data, steps=None, epochs=None, alpha
 # collect from every *other* size the two points bracketing its scaled x, fit a weighted straight
 # line through them and compare. Only points inside the scaled-x window take part, as terms and as
 # bracketing points.
-def hh_quality(size, x, y, dy, xc, nu, zeta, b=0.0, omega=1.0, window=(-np.inf, np.inf)):
+def hh_quality(size, x, y, dy, xc, nu, zeta, b=0.0, omega=1.0, window=(-np.inf, np.inf), c=0.0,
+               s=0.0):
     """(S, n_terms, Y, dY2): the Houdayer-Hartmann S and, per point (input order), the master
-    curve value and its variance (NaN where no master curve is defined)."""
+    curve value and its variance (NaN where no master curve is defined). Corrections: the
+    amplitude y / (1 + b L^-omega) and the scaling variable (x - xc) L^(1/nu) (1 + c L^-omega)
+    + s L^-omega."""
     size, x, y, dy = (np.asarray(a, float) for a in (size, x, y, dy))
     corr = 1.0 + b * size ** (-omega)
-    X = (x - xc) * size ** (1.0 / nu)
+    X = (x - xc) * size ** (1.0 / nu) * (1.0 + c * size ** (-omega)) + s * size ** (-omega)
     Ys = y * size ** (-zeta / nu) / corr
     DY = dy * size ** (-zeta / nu) / np.abs(corr)
     inside = (X >= window[0]) & (X <= window[1])

@@ -1,6 +1,6 @@
 """The compiled Houdayer-Hartmann kernel against its slow NumPy twin (tests/reference.py) on random
 non-rectangular data: different sizes, grids and numbers of points per size, random parameters,
-windows and correction factors. Agreement to rounding (relative 1e-9)."""
+windows and corrections (amplitude, scale and shift of the scaling variable). Agreement to rounding (relative 1e-9)."""
 import numpy as np
 import pytest
 
@@ -30,14 +30,15 @@ def test_kernel_matches_numpy_reference(seed):
     size, x, y, dy = _random_data(rng)
     p = {"xc": float(rng.uniform(-0.3, 0.3)), "nu": float(rng.uniform(0.5, 3.0)),
          "zeta": float(rng.uniform(-1.0, 1.0)), "b": float(rng.uniform(-0.5, 1.0)) * (seed % 2),
-         "omega": float(rng.uniform(0.5, 2.0))}
+         "omega": float(rng.uniform(0.5, 2.0)), "c": float(rng.uniform(-0.5, 1.0)) * (seed % 4 > 1),
+         "s": float(rng.uniform(-1.0, 1.0)) * (seed % 5 > 2)}
     window = (-np.inf, np.inf) if seed % 3 == 0 else tuple(np.sort(rng.uniform(-3, 3, 2)))
     data = validate_long_data(size, x, y, dy)
-    names = ("xc", "nu", "zeta", "b", "omega")
+    names = ("xc", "nu", "zeta", "b", "omega", "c", "s")
     prob = CollapseProblem(data, names, names, p, None if np.isinf(window[0]) else window)
     q, defined, Ym, dY2 = prob.quality(p, details=True)
     S_ref, n_ref, Y_ref, dY2_ref = hh_quality(data.size, data.x, data.y, data.dy, p["xc"], p["nu"],
-                                              p["zeta"], p["b"], p["omega"], window)
+                                              p["zeta"], p["b"], p["omega"], window, p["c"], p["s"])
     assert q.n_terms == n_ref
     np.testing.assert_array_equal(defined, np.isfinite(Y_ref))
     if n_ref:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import brentq
+from scipy.stats import chi2 as chi2_dist
 
 from ..fitting import robust_sd
 from .optimise import FitOutcome, refit_local
 from .problem import CollapseProblem
 from .quality import PENALTY
 
-__all__ = ["bootstrap_fits", "s_plus_one", "at_bound", "poor_collapse", "undetermined",
+__all__ = ["bootstrap_fits", "s_plus_one", "at_bound", "poor_collapse", "not_a_collapse", "undetermined",
            "POOR_S", "POOR_MIN_POINTS", "BOOT_FAIL_MAX"]
 
 POOR_S = 3.0            # S_min of a good collapse is ~1; its spread for n terms is ~sqrt(2/n)
@@ -112,7 +113,7 @@ def at_bound(problem: CollapseProblem, p: dict, rtol=0.02) -> list:
             out.append(n)
         elif n == "zeta" and abs(v / p["nu"]) >= bd.zeta_over_nu * (1 - rtol):
             out.append(n)
-        elif n == "b" and abs(v) >= bd.b * (1 - rtol):
+        elif n in ("b", "c", "s") and abs(v) >= getattr(bd, n) * (1 - rtol):
             out.append(n)
         elif n == "omega" and (v <= bd.omega[0] * (1 + rtol) or v >= bd.omega[1] * (1 - rtol)):
             out.append(n)
@@ -129,11 +130,19 @@ def _guard_text(problem: CollapseProblem, name: str) -> str:
     return {"xc": f"the data's x range [{lo:.6g}, {hi:.6g}]",
             "nu": f"[{bd.nu[0]:g}, {bd.nu[1]:g}]",
             "zeta": f"|zeta/nu| <= {bd.zeta_over_nu:g}",
-            "b": f"|b| <= {bd.b:g}",
+            "b": f"|b| <= {bd.b:g}", "c": f"|c| <= {bd.c:g}", "s": f"|s| <= {bd.s:g}",
             "omega": f"[{bd.omega[0]:g}, {bd.omega[1]:g}]"}[name]
 
 
-def undetermined(problem: CollapseProblem, values: dict, boot: np.ndarray, flat: dict) -> dict:
+def not_a_collapse(S: float, n_terms: int) -> bool:
+    """S_min > POOR_S and, read as chi2 = S n_terms with n_terms degrees of freedom, a
+    probability below 1e-6: the residuals are far beyond the noise."""
+    return bool(np.isfinite(S) and S > POOR_S and n_terms > 0 and
+                chi2_dist.sf(S * n_terms, n_terms) < 1e-6)
+
+
+def undetermined(problem: CollapseProblem, values: dict, boot: np.ndarray, flat: dict,
+                 S_min: float | None = None, n_terms: int = 0) -> dict:
     """{parameter: reason} for the free parameters the data do not determine."""
     out = {}
     free = problem.free
@@ -144,6 +153,12 @@ def undetermined(problem: CollapseProblem, values: dict, boot: np.ndarray, flat:
         why = (f"x_c = {values['xc']:.6g} sits at the edge of the data's x range [{lo:.6g}, {hi:.6g}]: "
                "the sizes do not collapse about a point inside the data (a critical point that "
                "drifts with L, or a range that misses it), so no collapse parameter is a result")
+        return {n: why for n in free}
+    if S_min is not None and not_a_collapse(S_min, n_terms):
+        why = (f"the data do not collapse within their errors (S_min = {S_min:.3g} over {n_terms} "
+               "terms, chi2 probability < 1e-6): the scaling form does not describe them (corrections "
+               "to scaling, a window too wide, too small sizes, or underestimated dy), so the optimum "
+               "is not a measurement; narrow x_window about the transition or add sizes")
         return {n: why for n in free}
     for n in pinned:
         out[n] = f"{n} = {values[n]:.4g} at the edge of its allowed range ({_guard_text(problem, n)})"

@@ -58,7 +58,7 @@ def scan_axes(problem: CollapseProblem, p0: dict, only=None) -> dict:
     parameters (others stay at ``p0``), e.g. the correction terms of a variant."""
     d, bd = problem.data, problem.bounds
     free = [n for n in problem.free if only is None or n in only]
-    corrections = any(n in ("b", "omega") for n in free)
+    corrections = any(n in ("b", "omega", "c", "s") for n in free)
     n_xc, n_nu, n_z = (15, 12, 17) if corrections else (22, 18, 25)
     axes = {}
     if "xc" in free:
@@ -74,6 +74,11 @@ def scan_axes(problem: CollapseProblem, p0: dict, only=None) -> dict:
         axes["b"] = np.unique(np.append([-1.0, -0.5, -0.2, 0.0, 0.2, 0.5, 1.0, 2.0], p0.get("b", 0.0)))
     if "omega" in free:
         axes["omega"] = np.unique(np.append([0.5, 1.0, 1.5, 2.0, 3.0], p0.get("omega", 1.0)))
+    if "c" in free:
+        axes["c"] = np.unique(np.append([-0.8, -0.5, -0.2, 0.0, 0.2, 0.5, 1.0, 2.0], p0.get("c", 0.0)))
+    if "s" in free:
+        axes["s"] = np.unique(np.append([-2.0, -1.0, -0.5, -0.2, 0.0, 0.2, 0.5, 1.0, 2.0],
+                                        p0.get("s", 0.0)))
     return axes
 
 

@@ -88,18 +88,25 @@ def collapse(size, x, y, dy, xc=None, nu=None, zeta=None, x_window=None, fixed=N
     used, unidentified, drifts = [], [], {}
     if systematics:
         used, unidentified = variants(problem, values, stat, noise, boot, corrections, omega,
-                                      local_steps)
+                                      local_steps, q)
         drifts = drift(problem, values, stat, used)
+        # a monotone drift as the small sizes go says the central value still carries their
+        # corrections: its extrapolation is a variant whose whole shift counts
+        for n, dr in drifts.items():
+            if dr.monotone and dr.extrapolated is not None and np.isfinite(dr.extrapolated):
+                used.append(budget.Variant(f"drift of {n}, L_min -> inf", {n: dr.extrapolated},
+                                           nested=False))
     sys_err = budget.systematic_errors(values, stat, used)
     sys_err = {n: sys_err.get(n, 0.0) for n in names}
     total = budget.total_errors(stat, sys_err)
     total = {n: total.get(n, 0.0) for n in names}
 
-    und = undetermined(problem, values, boot, flat)
+    und = undetermined(problem, values, boot, flat, q.S, q.n_terms)
     notes = []
-    if systematics and any(v.label == "corrections" for v in unidentified):
-        notes.append("the correction-to-scaling refit ran to a guard: corrections are not identified "
-                     "by these data and are not in the systematic error")
+    for v in unidentified:
+        if v.label.startswith("corrections"):
+            notes.append(f"the refit with {v.label} ran to a guard: that correction is not identified "
+                         "by these data and is not in the systematic error")
     for n in und:                       # no number for what the data do not determine
         stat[n] = sys_err[n] = total[n] = float("nan")
     return CollapseResult(

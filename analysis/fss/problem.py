@@ -4,6 +4,9 @@ free parameters (ScalingCollapse.jl's ScalingProblem).
 Scaling form (SCIENCE.md 5.1, DESIGN.md 5)::
 
     y L^(-zeta/nu) = F((x - xc) L^(1/nu)) (1 + b L^(-omega))      (b, omega only with corrections)
+
+and, in the correction-to-scaling variants of the systematic error, the scaling variable
+(x - xc) L^(1/nu) (1 + c L^-omega) + s L^-omega.
 """
 from __future__ import annotations
 
@@ -15,11 +18,14 @@ import numpy as np
 from .data import FSSData
 from .quality import PENALTY, Quality, grid_kernel, hh_kernel, objective_kernel
 
-__all__ = ["BASE_PARAMS", "CORRECTION_PARAMS", "Bounds", "ScaledData", "CollapseProblem",
+__all__ = ["BASE_PARAMS", "CORRECTION_PARAMS", "VARIANT_PARAMS", "ALL_PARAMS", "Bounds", "ScaledData", "CollapseProblem",
            "parse_parameters", "check_window", "scale_window"]
 
 BASE_PARAMS = ("xc", "nu", "zeta")
-CORRECTION_PARAMS = ("b", "omega")
+CORRECTION_PARAMS = ("b", "omega")       # corrections=True: the amplitude factor (1 + b L^-omega)
+VARIANT_PARAMS = ("c", "s")              # scale and shift of the scaling variable (variants only)
+ALL_PARAMS = BASE_PARAMS + CORRECTION_PARAMS + VARIANT_PARAMS
+DEFAULTS = {"b": 0.0, "omega": 1.0, "c": 0.0, "s": 0.0}
 
 
 @dataclass
@@ -42,6 +48,8 @@ class Bounds:
     zeta_over_nu: float = 10.0          # |zeta/nu| limit
     omega: tuple = (0.3, 5.0)           # smaller omega mimics a shift of zeta (degenerate)
     b: float = 100.0
+    c: float = 10.0                     # |c|: scale correction of the scaling variable
+    s: float = 20.0                     # |s|: shift of the scaling variable, in scaled units
     min_overlap: float = 0.3            # fraction of windowed points that need a master curve
     min_points: int = 6                 # and at least this many terms
 
@@ -63,17 +71,15 @@ class CollapseProblem:
         self.bounds = bounds or Bounds()
         self.logL = np.log(data.size)
         self.xrange = (float(data.x.min()), float(data.x.max()))
-        self.corrections = "b" in self.names
+        self.corrections = any(n in self.names for n in ("b", "c", "s"))
         self.min_points = max(self.bounds.min_points, 2 * len(self.free))
-        all_names = BASE_PARAMS + CORRECTION_PARAMS
-        self._base = np.array([self.values0.get(n, 0.0 if n == "b" else 1.0)
-                               for n in all_names], float)
-        self._free_idx = np.array([all_names.index(n) for n in self.free], np.int64)
+        self._base = np.array([self.values0.get(n, DEFAULTS.get(n, 1.0)) for n in ALL_PARAMS], float)
+        self._free_idx = np.array([ALL_PARAMS.index(n) for n in self.free], np.int64)
         bd = self.bounds
-        # xlo, xhi, nu_lo, nu_hi, |zeta/nu|max, omega_lo, omega_hi, |b|max, log(L_min)
+        # xlo, xhi, nu_lo, nu_hi, |zeta/nu|max, omega_lo, omega_hi, |b|max, log(L_min), |c|max, |s|max
         self._limits = np.array([self.xrange[0], self.xrange[1], bd.nu[0], bd.nu[1],
                                  bd.zeta_over_nu, bd.omega[0], bd.omega[1], bd.b,
-                                 float(np.log(data.sizes[0]))])
+                                 float(np.log(data.sizes[0])), bd.c, bd.s])
         self._wlo, self._whi = self.x_window if self.x_window is not None else (-np.inf, np.inf)
         # work buffers of the kernel (per-point master curve); reused between calls
         self._defined = np.zeros(data.n, np.bool_)
@@ -106,11 +112,11 @@ class CollapseProblem:
 
     def quality(self, p: dict, y=None, details: bool = False):
         d = self.data
-        full = np.array([p["xc"], p["nu"], p["zeta"], p.get("b", 0.0), p.get("omega", 1.0)])
+        full = np.array([p[n] if n in p else DEFAULTS[n] for n in ALL_PARAMS])
         total, n_terms, n_window, used = hh_kernel(
             d.x, d.y if y is None else y, d.dy, self.logL, d.starts, full[0], 1.0 / full[1],
-            full[2] / full[1], full[3], full[4], self._wlo, self._whi, self._defined, self._Ym,
-            self._dY2)
+            full[2] / full[1], full[3], full[4], full[5], full[6], self._wlo, self._whi,
+            self._defined, self._Ym, self._dY2)
         S = total / n_terms if n_terms > 0 else np.inf
         q = Quality(float(S), int(n_terms), int(n_window), int(used))
         if details:
@@ -138,9 +144,16 @@ class CollapseProblem:
                            self.bounds.min_overlap, self.min_points, self._defined, self._Ym,
                            self._dY2)
 
+    def scaled_x(self, p: dict) -> np.ndarray:
+        """The scaling variable of every point (sorted order) at parameters ``p``."""
+        L = self.data.size
+        lw = L ** (-p.get("omega", 1.0))
+        return (self.data.x - p["xc"]) * L ** (1.0 / p["nu"]) * (1.0 + p.get("c", 0.0) * lw) \
+            + p.get("s", 0.0) * lw
+
     def in_window(self, p: dict) -> np.ndarray:
         """Points (sorted order) whose scaled x lies in the window at parameters ``p``."""
-        X = (self.data.x - p["xc"]) * self.data.size ** (1.0 / p["nu"])
+        X = self.scaled_x(p)
         return (X >= self._wlo) & (X <= self._whi)
 
     def scaled(self, p: dict) -> ScaledData:
@@ -149,7 +162,7 @@ class CollapseProblem:
         L = d.size
         corr = 1.0 + p.get("b", 0.0) * L ** (-p.get("omega", 1.0))
         sy = L ** (-p["zeta"] / p["nu"]) / corr
-        X = (d.x - p["xc"]) * L ** (1.0 / p["nu"])
+        X = self.scaled_x(p)
         lo, hi = self.x_window if self.x_window is not None else (-np.inf, np.inf)
         # the returned arrays follow the input order of this problem's data
         back = np.argsort(d.order)
@@ -172,6 +185,8 @@ class CollapseProblem:
                 out.append(0.3)
             elif name == "omega":
                 out.append(0.3 * p["omega"])
+            elif name in ("c", "s"):
+                out.append(0.3)
         return np.array(out)
 
 

@@ -10,6 +10,10 @@ over the N points that have a master curve. Only points whose scaled x lies insi
 [wlo, whi] take part, both as terms and as bracketing points (see README, Analysis: window
 conventions). ``tests/reference.py`` holds a slow NumPy twin written from the formula.
 
+Corrections to scaling (used by the systematic variants, and b, omega by ``corrections=True``):
+the observable's amplitude y / (1 + b L^-omega), the scaling variable's scale and shift,
+X = (x - xc) L^(1/nu) (1 + c L^-omega) + s L^-omega.
+
 ``objective_kernel`` adds the guards against spurious minima (x_c inside the data, bounded nu,
 |zeta/nu| and corrections, enough overlap between sizes); ``grid_kernel`` evaluates it on many
 parameter sets in one call (the global scan).
@@ -43,7 +47,7 @@ class Quality:
 
 
 @njit(cache=True)
-def hh_kernel(x, y, dy, logL, starts, xc, inv_nu, zeta_nu, b, omega, wlo, whi,
+def hh_kernel(x, y, dy, logL, starts, xc, inv_nu, zeta_nu, b, omega, c, s, wlo, whi,
                out_defined, out_Y, out_dY2):
     """Scale the data and evaluate the Houdayer-Hartmann S terms.
 
@@ -61,13 +65,15 @@ def hh_kernel(x, y, dy, logL, starts, xc, inv_nu, zeta_nu, b, omega, wlo, whi,
     for i in range(k):
         s0 = starts[i]
         lg = logL[s0]
-        sx = math.exp(inv_nu * lg)
-        corr = 1.0 + b * math.exp(-omega * lg)
+        lw = math.exp(-omega * lg)
+        sx = math.exp(inv_nu * lg) * (1.0 + c * lw)
+        shift = s * lw
+        corr = 1.0 + b * lw
         sy = math.exp(-zeta_nu * lg) / corr
         first = -1
         last = -1
         for p in range(s0, starts[i + 1]):
-            X[p] = (x[p] - xc) * sx
+            X[p] = (x[p] - xc) * sx + shift
             Y[p] = y[p] * sy
             DY[p] = dy[p] * abs(sy)
             out_defined[p] = False
@@ -141,10 +147,10 @@ def hh_kernel(x, y, dy, logL, starts, xc, inv_nu, zeta_nu, b, omega, wlo, whi,
 @njit(cache=True)
 def objective_kernel(x, y, dy, logL, starts, full, corrections, limits, wlo, whi,
                       min_overlap, min_points, out_defined, out_Y, out_dY2):
-    """S at ``full`` = (xc, nu, zeta, b, omega), or PENALTY·(1 + distance) outside the guards:
-    xc inside the x range of the data, nu and |zeta/nu| and the correction bounded, and enough
-    overlap (>= 2 sizes, >= min_overlap of the windowed points and >= min_points terms)."""
-    xc, nu, zeta, b, omega = full[0], full[1], full[2], full[3], full[4]
+    """S at ``full`` = (xc, nu, zeta, b, omega, c, s), or PENALTY·(1 + distance) outside the
+    guards: xc inside the x range of the data, nu and |zeta/nu| and the corrections bounded, and
+    enough overlap (>= 2 sizes, >= min_overlap of the windowed points and >= min_points terms)."""
+    xc, nu, zeta, b, omega, c, s = full[0], full[1], full[2], full[3], full[4], full[5], full[6]
     xlo, xhi = limits[0], limits[1]
     span = xhi - xlo
     v = max(0.0, xlo - xc) / span + max(0.0, xc - xhi) / span
@@ -154,16 +160,21 @@ def objective_kernel(x, y, dy, logL, starts, full, corrections, limits, wlo, whi
     v += max(0.0, abs(zeta / nu) - limits[4])
     if corrections:
         v += max(0.0, limits[5] - omega) + max(0.0, omega - limits[6])
-        v += max(0.0, abs(b) - limits[7])
-        # the factor 1 + b L^-omega must stay clearly positive; its minimum is at L_min for b < 0
-        fac = 1.0 + b * math.exp(-max(omega, 1e-3) * limits[8])
-        v += max(0.0, 0.05 - fac)
+        v += max(0.0, abs(b) - limits[7]) + max(0.0, abs(c) - limits[9])
+        v += max(0.0, abs(s) - limits[10])
+        # the factors 1 + b L^-omega, 1 + c L^-omega must stay clearly positive; their minimum
+        # is at L_min for b, c < 0
+        lw = math.exp(-max(omega, 1e-3) * limits[8])
+        v += max(0.0, 0.05 - (1.0 + b * lw)) + max(0.0, 0.05 - (1.0 + c * lw))
     else:
         b = 0.0
+        c = 0.0
+        s = 0.0
     if v > 0.0:
         return PENALTY * (1.0 + v)
     total, n_terms, n_window, used = hh_kernel(x, y, dy, logL, starts, xc, 1.0 / nu, zeta / nu,
-                                                b, omega, wlo, whi, out_defined, out_Y, out_dY2)
+                                                b, omega, c, s, wlo, whi, out_defined, out_Y,
+                                                out_dY2)
     need = max(min_points, int(math.ceil(min_overlap * n_window)))
     if used < 2 or n_terms < need:
         return PENALTY * (1.0 + max(need - n_terms, 0) / max(need, 1))
@@ -173,7 +184,7 @@ def objective_kernel(x, y, dy, logL, starts, full, corrections, limits, wlo, whi
 @njit(cache=True)
 def grid_kernel(x, y, dy, logL, starts, grid, corrections, limits, wlo, whi, min_overlap,
                 min_points, out_defined, out_Y, out_dY2):
-    """objective_kernel at every row (xc, nu, zeta, b, omega) of ``grid``."""
+    """objective_kernel at every row (xc, nu, zeta, b, omega, c, s) of ``grid``."""
     out = np.empty(grid.shape[0])
     for g in range(grid.shape[0]):
         out[g] = objective_kernel(x, y, dy, logL, starts, grid[g], corrections, limits, wlo, whi,

@@ -81,7 +81,7 @@ class CollapseResult:
             lines.append(line)
         for v in self.variants:
             lines.append("  variant " + describe_variant(v, self.values, self.stat_errors, self.free)
-                         + f"; S = {v.quality:.3g}")
+                         + (f"; S = {v.quality:.3g}" if v.quality is not None else ""))
         for v in self.unidentified:
             lines.append(f"  variant {v.label!r} not used: {', '.join(v.at_bound)} at the edge of its "
                          "allowed range (not identified by the data)")

@@ -6,10 +6,11 @@ Variants:
 * the smallest sizes dropped, down to two sizes (a two-size collapse still fixes x_c, nu, zeta);
 * the scaled-x window narrowed by WINDOW_NARROW about x = 0 (and widened x1.5 if the user chose
   a window);
-* a correction to scaling (1 + b L^-omega), omega = CORRECTION_OMEGA unless given: with >= 4 sizes
-  it is nested (the central model is its b = 0 case, so shared noise is subtracted); with three
-  sizes the data cannot test it (b takes the one degree of freedom left after x_c, nu, zeta), so
-  its whole deviation counts: the error widens instead of pretending corrections are absent.
+* corrections to scaling, one at a time, omega = CORRECTION_OMEGA unless given: the amplitude
+  y / (1 + b L^-omega), and the scale (1 + c L^-omega) and shift s L^-omega of the scaling
+  variable. Each is a model extension: its deviation and its extra uncertainty count with the
+  Akaike weight of the extension (budget.systematic_errors), so a correction the data cannot
+  exclude -- with three sizes, typically -- widens the error instead of being assumed absent.
 
 Every variant refits the paired bootstrap replicas (the same noise as the central fit), so the
 noise part of its deviation is known; a refit pinned at a guard is reported as unidentified and
@@ -25,7 +26,7 @@ from .. import budget
 from ..fitting import robust_sd
 from .errors import at_bound, bootstrap_fits
 from .optimise import fit_window, scan_axes
-from .problem import BASE_PARAMS, CORRECTION_PARAMS, CollapseProblem, scale_window
+from .problem import BASE_PARAMS, CORRECTION_PARAMS, VARIANT_PARAMS, CollapseProblem, scale_window
 
 __all__ = ["variants", "drift", "CORRECTION_OMEGA", "WINDOW_NARROW"]
 
@@ -49,6 +50,7 @@ class _Spec:
     mask: np.ndarray             # which central data points it uses (for the paired noise)
     L_min: float
     nested: bool = True
+    extension: bool = False      # the central model plus a correction term (Akaike-weighted)
 
 
 def _specs(problem: CollapseProblem, values, corrections, omega):
@@ -77,17 +79,23 @@ def _specs(problem: CollapseProblem, values, corrections, omega):
             names=names, free=tuple(n for n in problem.free if n in names),
             values0={n: values[n] for n in names}), all_pts, float(d.sizes[0])))
     elif n_sizes >= 3:
-        names = BASE_PARAMS + CORRECTION_PARAMS
-        v0 = dict(values, b=0.0, omega=CORRECTION_OMEGA if omega is None else float(omega))
-        specs.append(_Spec("corrections", problem.replace(names=names, free=problem.free + ("b",),
-                                                          values0=v0),
-                           all_pts, float(d.sizes[0]), nested=n_sizes >= 4))
+        # corrections to scaling, one at a time (omega fixed): the amplitude of the observable,
+        # the scale and the shift of the scaling variable; each a model extension of the central
+        # fit, weighted by how much the data support it (budget.systematic_errors)
+        om = CORRECTION_OMEGA if omega is None else float(omega)
+        names = BASE_PARAMS + CORRECTION_PARAMS + VARIANT_PARAMS
+        for par, what in (("b", "amplitude"), ("c", "scale"), ("s", "shift")):
+            v0 = dict(values, b=0.0, omega=om, c=0.0, s=0.0)
+            specs.append(_Spec(f"corrections ({what})", problem.replace(
+                names=names, free=problem.free + (par,), values0=v0), all_pts, float(d.sizes[0]),
+                extension=True))
     return specs
 
 
 def variants(problem: CollapseProblem, values: dict, stat: dict, noise, boot, corrections, omega,
-             local_steps):
-    """Refit each variant at the data and on the paired bootstrap replicas.
+             local_steps, central_q):
+    """Refit each variant at the data and on the paired bootstrap replicas; ``central_q`` is the
+    quality of the central fit (for the Akaike weights of the correction terms).
 
     Returns (variants for the budget, unidentified variants)."""
     used, unidentified = [], []
@@ -96,7 +104,8 @@ def variants(problem: CollapseProblem, values: dict, stat: dict, noise, boot, co
         vp = spec.problem
         p0 = {n: values.get(n, vp.values0[n]) for n in vp.names}
         # start from the central optimum; a variant with correction parameters also scans them
-        new = tuple(n for n in vp.free if n in CORRECTION_PARAMS and n not in problem.free)
+        new = tuple(n for n in vp.free if n in CORRECTION_PARAMS + VARIANT_PARAMS
+                    and n not in problem.free)
         axes = scan_axes(vp, p0, only=new) if new else None
         vout = fit_window(vp, p0, scan=bool(new), axes=axes, n_best=3)
         if vout is None:
@@ -124,9 +133,13 @@ def variants(problem: CollapseProblem, values: dict, stat: dict, noise, boot, co
                 d_sd = float(robust_sd(diff)) if np.isfinite(diff).sum() > 1 else np.nan
                 stat_v[n] = float(np.hypot(stat[n], d_sd))
                 raw_v[n] = float(robust_sd(vb[:, j]))
+        weight = None
+        if spec.extension:       # chi2 ~ S x terms of each model on the same points
+            weight = budget.akaike_weight(central_q.S * central_q.n_terms, len(free),
+                                          vq.S * vq.n_terms, len(vp.free))
         used.append(budget.Variant(spec.label, {n: v_values[n] for n in vp.names}, stat_v, vq.S,
                                    vq.n_terms, nested=spec.nested, raw_stat_errors=raw_v,
-                                   L_min=spec.L_min))
+                                   L_min=spec.L_min, weight=weight))
     return used, unidentified
 
 
