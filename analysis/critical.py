@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from .budget import (Drift, Variant, describe_variant, drift as budget_drift, format_estimate,
+from .budget import (Drift, Variant, akaike_weight, describe_variant, drift as budget_drift, format_estimate,
                      systematic_errors, total_errors)
 from .controls import with_control
 from .fitting import OMEGA_GRID, robust_sd, size_extrapolation, weighted_line
@@ -34,6 +34,7 @@ __all__ = ["CriticalPoint", "Extrapolation", "LimitForm", "critical_point", "MET
 
 MIN_SIZES_FREE_NU = 4
 MIN_SIZES_TESTED_NU = 5  # a fitted nu is reported when a refit without the smallest size also fits it
+CORRECTION_STEP = 1.0    # the next-to-leading term of x_c(N): a' N^-(1/nu + CORRECTION_STEP)
 BOOT_EDGE_MAX = 0.10     # more bootstrap fits with 1/nu at an edge of OMEGA_GRID: nu not determined
 _AIC_DECISIVE = 4.0      # Burnham & Anderson: dAIC > 4 leaves "considerably less support" to the other form
 
@@ -430,14 +431,14 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
 
     B = samples[method].shape[0]
 
-    def boot_fit(m, cols, omega):
+    def boot_fit(m, cols, omega, correction=None):
         """Bootstrap extrapolations of method m on sizes cols: full-length (B,) arrays (NaN for a
         resample without a crossing at some size), so that variants pair with the central fit."""
         Xb = samples[m][:, cols]
         good = np.all(np.isfinite(Xb), axis=1)
         out = {"xinf": np.full(B, np.nan), "inv_nu": np.full(B, np.nan), "at_edge": np.zeros(B, bool)}
         if good.any():
-            r = size_extrapolation(N[cols], Xb[good], S[cols], omega)
+            r = size_extrapolation(N[cols], Xb[good], S[cols], omega, correction=correction)
             out["xinf"][good], out["inv_nu"][good], out["at_edge"][good] = r["xinf"], r["omega"], r["at_edge"]
         return out, good
 
@@ -461,11 +462,12 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
         notes.append(f"the extrapolation misses its points (chi2/dof = {chi2:.3g}/{dof}): statistical "
                      f"errors scaled by {scale:.2g}")
 
-    def variant(label, m, cols, omega, nested=True):
+    def variant(label, m, cols, omega, nested=True, correction=None, weight=None):
         """A refit on the same bootstrap resamples: its noise relative to the central fit is the
         spread of the paired differences (the budget's nested rule subtracts exactly that)."""
-        c = size_extrapolation(N[cols], np.atleast_2d(xc_by_method[m][cols]), S[cols], omega)
-        b, _ = boot_fit(m, cols, omega)
+        c = size_extrapolation(N[cols], np.atleast_2d(xc_by_method[m][cols]), S[cols], omega,
+                               correction=correction)
+        b, _ = boot_fit(m, cols, omega, correction)
         vals = {"xc_inf": float(c["xinf"][0])}
         diffs = {"xc_inf": b["xinf"] - cb["xinf"]}
         if omega is None and free:
@@ -473,7 +475,10 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
             diffs["nu"] = 1 / b["inv_nu"] - 1 / cb["inv_nu"]
         errs = {p: float(np.hypot(stat_err[p], robust_sd(d))) for p, d in diffs.items()}
         raw = {"xc_inf": float(robust_sd(b["xinf"]))}
-        return Variant(label, vals, errs, n_points=len(cols), nested=nested, raw_stat_errors=raw)
+        if weight == "akaike":          # a model extension: weighted by the support of the data
+            weight = akaike_weight(chi2, n_par, float(c["chi2"][0]), n_par + 1)
+        return Variant(label, vals, errs, n_points=len(cols), nested=nested, raw_stat_errors=raw,
+                       weight=weight)
 
     variants = []
     for m in methods[1:]:          # other fit forms, same extrapolation
@@ -495,6 +500,14 @@ def _extrapolation(N, X, S, samples, xc_by_method, methods, size, nu_user) -> Ex
     else:                          # nu assumed: how much hangs on the assumption
         for om in (0.5, 2.0):
             variants.append(variant(f"1/nu = {om:g}", method, allc, om, nested=False))
+    # the next correction, a' N^-(1/nu + 1): a model extension the budget weighs by AIC (not with
+    # an assumed nu, which the variants above already vary)
+    if free and len(N) >= MIN_SIZES_TESTED_NU:
+        variants.append(variant("correction a' N^-(1/nu + 1)", method, allc, None,
+                                correction=CORRECTION_STEP, weight="akaike"))
+    elif nu_user is not None and len(N) >= 3:
+        variants.append(variant("correction a' N^-(1/nu + 1)", method, allc, omega_c,
+                                correction=CORRECTION_STEP, weight="akaike"))
     sys_err = systematic_errors(values, stat_err, variants)
     errors = total_errors(stat_err, sys_err)
 

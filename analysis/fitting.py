@@ -42,24 +42,45 @@ def line_covariance(t, w):
     return np.linalg.pinv(A.T @ (A * w[:, None]))
 
 
-def size_extrapolation(L, X, sigma, omega=None, grid=OMEGA_GRID):
+def _linear_lsq(A, Y, w):
+    """Weighted least squares Y = A coef for every row of Y (B, k); A (k, m). -> coef (B, m), chi2 (B,)."""
+    Aw = A * w[:, None]
+    coef = np.linalg.solve(A.T @ Aw, Aw.T @ Y.T).T
+    chi2 = (w * (Y - coef @ A.T) ** 2).sum(-1)
+    return coef, chi2
+
+
+def _extrapolation_fit(L, X, w, om, correction):
+    """(x_inf, a, chi2) per row for a fixed exponent; with ``correction`` a third term a'
+    L^-(om + correction) is fitted too (its amplitude is not returned)."""
+    if correction is None:
+        return weighted_line(L ** -om, X, w)
+    A = np.column_stack([np.ones_like(L), L ** -om, L ** -(om + correction)])
+    coef, chi2 = _linear_lsq(A, X, w)
+    return coef[:, 0], coef[:, 1], chi2
+
+
+def size_extrapolation(L, X, sigma, omega=None, grid=OMEGA_GRID, correction=None):
     """Fit X = x_inf + a L^-omega for every row of X (shape (B, k)), weights 1/sigma^2.
 
     omega fixed (a number), or free: profiled over ``grid`` (chi2 minimised per row, refined by a
-    parabola in log omega); needs k >= 3. Returns a dict of (B,) arrays: ``xinf``, ``a``, ``omega``,
-    ``chi2`` and ``at_edge`` (the free omega's optimum is an end of the grid: not determined)."""
+    parabola in log omega); needs k >= 3 (k >= 4 with a correction). ``correction``: add the
+    next-to-leading term a' L^-(omega + correction). Returns a dict of (B,) arrays: ``xinf``,
+    ``a``, ``omega``, ``chi2`` and ``at_edge`` (the free omega's optimum is an end of the grid:
+    not determined)."""
     L = np.asarray(L, float)
     X = np.atleast_2d(np.asarray(X, float))
     w = 1.0 / np.asarray(sigma, float) ** 2
     B = X.shape[0]
     if omega is not None:
-        c, a, chi2 = weighted_line(L ** -float(omega), X, w)
+        c, a, chi2 = _extrapolation_fit(L, X, w, float(omega), correction)
         return {"xinf": c, "a": a, "omega": np.full(B, float(omega)), "chi2": chi2,
                 "at_edge": np.zeros(B, bool)}
-    if len(L) < 3:
-        raise ValueError(f"a free exponent needs >= 3 sizes; got {len(L)}")
+    need = 3 if correction is None else 4
+    if len(L) < need:
+        raise ValueError(f"a free exponent needs >= {need} sizes; got {len(L)}")
     grid = np.asarray(grid, float)
-    prof = np.stack([weighted_line(L ** -om, X, w)[2] for om in grid], -1)   # (B, G)
+    prof = np.stack([_extrapolation_fit(L, X, w, om, correction)[2] for om in grid], -1)   # (B, G)
     j = np.argmin(prof, -1)
     at_edge = (j == 0) | (j == len(grid) - 1)
     jj = np.clip(j, 1, len(grid) - 2)
@@ -72,8 +93,8 @@ def size_extrapolation(L, X, sigma, omega=None, grid=OMEGA_GRID):
     om = np.exp(lopt)
     out = {k: np.empty(B) for k in ("xinf", "a", "chi2")}
     for i in range(B):                 # one closed-form solve per row at its own omega
-        c, a, chi2 = weighted_line(L ** -om[i], X[i], w)
-        out["xinf"][i], out["a"][i], out["chi2"][i] = c, a, chi2
+        c, a, chi2 = _extrapolation_fit(L, X[i:i + 1], w, om[i], correction)
+        out["xinf"][i], out["a"][i], out["chi2"][i] = c[0], a[0], chi2[0]
     out["omega"] = om
     out["at_edge"] = at_edge
     return out

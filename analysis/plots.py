@@ -274,8 +274,9 @@ def critical_point_plot(cp, ax=None, kind="extrapolation"):
                         ms=STYLE["markersize"] + 1, capsize=STYLE["capsize"],
                         label=rf"${xcs}(\infty) = {_fmt(ext.xc_inf, cp.errors.get('xc_inf'), 4)}$")
             if "nu" in und:
-                ax.text(0.02, 0.02, f"ν not determined: {und['nu']}", transform=ax.transAxes,
-                        fontsize=STYLE["fontsize"] - 2, color="0.3", va="bottom", wrap=True)
+                ax.text(0.02, 0.02, "\n".join(textwrap.wrap(f"ν not determined: {und['nu']}", 60)),
+                        transform=ax.transAxes, fontsize=STYLE["fontsize"] - 2, color="0.3",
+                        va="bottom")
         if getattr(cp, "limit", "") == "undetermined":
             title += " (or growth: undetermined)"
     else:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import minimum_filter
-from scipy.optimize import minimize
 
 from .problem import CollapseProblem
-from .quality import PENALTY
+from .quality import PENALTY, njit, objective_kernel
 
 __all__ = ["nelder_mead", "scan_axes", "scan_starts", "fit", "FitOutcome", "fit_window",
            "refit_local"]
@@ -26,31 +25,118 @@ NU_RANGE = (0.1, 10.0)      # scanned nu (clipped to Bounds.nu)
 ZETA_NU_RANGE = 3.0         # scanned |zeta/nu| (clipped to Bounds.zeta_over_nu)
 
 
-def nelder_mead(fun, theta0, steps, maxfev=3000, restarts=1, xatol=1e-4, fatol=1e-7):
-    """Nelder-Mead in units of ``steps`` (parameters of very different scales), with a restart
-    from the optimum because NM can stall on a degenerate simplex."""
-    theta0 = np.asarray(theta0, float)
-    steps = np.where(np.asarray(steps, float) > 0, steps, 1e-3)
-    m = len(theta0)
-    if m == 0:
-        return theta0, float(fun(theta0))
+@njit(cache=True)
+def _nm_kernel(x, y, dy, logL, starts, base, free_idx, theta0, steps, scale, corrections, limits,
+               wlo, whi, min_overlap, min_points, out_defined, out_Y, out_dY2, xatol, fatol,
+               maxfev):
+    """Nelder-Mead (reflection 1, expansion 2, contraction 1/2, shrink 1/2, as scipy's) on the
+    guarded objective, in units u of ``steps`` from theta0; the initial simplex has edges
+    ``scale``. Stops when the simplex spans <= xatol in u and <= fatol in S, or after maxfev
+    evaluations. Returns (u_best, S_best)."""
+    m = theta0.shape[0]
+    sim = np.zeros((m + 1, m))
+    fs = np.empty(m + 1)
+    full = base.copy()
 
     def f(u):
-        return fun(theta0 + u * steps)
+        for j in range(m):
+            full[free_idx[j]] = theta0[j] + u[j] * steps[j]
+        return objective_kernel(x, y, dy, logL, starts, full, corrections, limits, wlo, whi,
+                                min_overlap, min_points, out_defined, out_Y, out_dY2)
 
-    best_u, best_f = np.zeros(m), np.inf
+    for i in range(m):
+        sim[i + 1, i] = scale
+    for i in range(m + 1):
+        fs[i] = f(sim[i])
+    nfev = m + 1
+    xbar = np.empty(m)
+    while True:
+        order = np.argsort(fs)
+        sim = sim[order]
+        fs = fs[order]
+        spread_x = 0.0
+        spread_f = 0.0
+        for i in range(1, m + 1):
+            spread_f = max(spread_f, abs(fs[i] - fs[0]))
+            for j in range(m):
+                spread_x = max(spread_x, abs(sim[i, j] - sim[0, j]))
+        if (spread_x <= xatol and spread_f <= fatol) or nfev >= maxfev:
+            break
+        for j in range(m):
+            xbar[j] = 0.0
+            for i in range(m):
+                xbar[j] += sim[i, j]
+            xbar[j] /= m
+        xr = 2.0 * xbar - sim[m]
+        fr = f(xr)
+        nfev += 1
+        if fr < fs[0]:
+            xe = 3.0 * xbar - 2.0 * sim[m]
+            fe = f(xe)
+            nfev += 1
+            if fe < fr:
+                sim[m] = xe
+                fs[m] = fe
+            else:
+                sim[m] = xr
+                fs[m] = fr
+        elif fr < fs[m - 1]:
+            sim[m] = xr
+            fs[m] = fr
+        else:
+            shrink = False
+            if fr < fs[m]:
+                xc = 1.5 * xbar - 0.5 * sim[m]
+                fc = f(xc)
+                nfev += 1
+                if fc <= fr:
+                    sim[m] = xc
+                    fs[m] = fc
+                else:
+                    shrink = True
+            else:
+                xcc = 0.5 * xbar + 0.5 * sim[m]
+                fcc = f(xcc)
+                nfev += 1
+                if fcc < fs[m]:
+                    sim[m] = xcc
+                    fs[m] = fcc
+                else:
+                    shrink = True
+            if shrink:
+                for i in range(1, m + 1):
+                    sim[i] = sim[0] + 0.5 * (sim[i] - sim[0])
+                    fs[i] = f(sim[i])
+                    nfev += 1
+    best = np.argmin(fs)
+    return sim[best].copy(), fs[best]
+
+
+def nelder_mead(problem: CollapseProblem, theta0, steps, y=None, maxfev=3000, restarts=1,
+                xatol=1e-4, fatol=1e-7):
+    """Minimise S over the free parameters from theta0, in units of ``steps`` (parameters of very
+    different scales), with a restart from the optimum because NM can stall on a degenerate
+    simplex. Compiled: one call runs the whole search."""
+    theta0 = np.asarray(theta0, float)
+    steps = np.where(np.asarray(steps, float) > 0, steps, 1e-3)
+    if len(theta0) == 0:
+        return theta0, float(problem.objective(theta0, y))
+    d = problem.data
+    yy = d.y if y is None else np.asarray(y, float)
+    best_th, best_f = theta0, np.inf
     for attempt in range(restarts + 1):
-        scale = 1.0 if attempt == 0 else 0.3
-        simplex = np.vstack([best_u] + [best_u + scale * np.eye(m)[i] for i in range(m)])
-        res = minimize(f, best_u, method="Nelder-Mead",
-                       options=dict(initial_simplex=simplex, xatol=xatol, fatol=fatol,
-                                    maxfev=maxfev))
-        improved = res.fun < best_f - 1e-9
-        if res.fun < best_f:
-            best_u, best_f = res.x, float(res.fun)
+        start = theta0 if attempt == 0 else best_th
+        u, fval = _nm_kernel(d.x, yy, d.dy, problem.logL, d.starts, problem._base,
+                             problem._free_idx, start, steps, 1.0 if attempt == 0 else 0.3,
+                             problem.corrections, problem._limits, problem._wlo, problem._whi,
+                             problem.bounds.min_overlap, problem.min_points, problem._defined,
+                             problem._Ym, problem._dY2, xatol, fatol, maxfev)
+        improved = fval < best_f - 1e-9
+        if fval < best_f:
+            best_th, best_f = start + u * steps, float(fval)
         if attempt > 0 and not improved:
             break
-    return theta0 + best_u * steps, best_f
+    return best_th, best_f
 
 
 def scan_axes(problem: CollapseProblem, p0: dict, only=None) -> dict:
@@ -115,9 +201,8 @@ def fit(problem: CollapseProblem, p0: dict, scan=True, axes=None, y=None, n_best
     if scan and problem.free:
         starts += scan_starts(problem, p0, n_best=n_best, axes=axes)
     best_th, best_S = None, np.inf
-    fun = (lambda th: problem.objective(th, y))
     for th0 in starts:
-        th, S = nelder_mead(fun, th0, problem.steps(problem.params(th0)))
+        th, S = nelder_mead(problem, th0, problem.steps(problem.params(th0)), y=y)
         if S < best_S:
             best_th, best_S = th, S
     return best_th, best_S
@@ -173,6 +258,5 @@ def fit_window(problem: CollapseProblem, p0: dict, scan=True, axes=None, n_best=
 
 def refit_local(problem: CollapseProblem, theta0, y, steps):
     """Refit from a nearby optimum (bootstrap replicas): one NM run, small simplex."""
-    th, S = nelder_mead(lambda t: problem.objective(t, y), theta0, steps, restarts=1,
-                        xatol=2e-3, fatol=1e-5)
+    th, S = nelder_mead(problem, theta0, steps, y=y, restarts=1, xatol=2e-3, fatol=1e-5)
     return th if S < PENALTY else np.full(len(theta0), np.nan)
