@@ -5,7 +5,8 @@ import numpy as np
 
 from .. import budget
 from .data import validate_long_data
-from .errors import at_bound, bootstrap_fits, poor_collapse, s_plus_one, stat_errors, undetermined
+from .errors import (at_bound, bootstrap_fits, not_a_collapse, poor_collapse, s_plus_one, stat_errors,
+                     undetermined)
 from .optimise import fit_window
 from .problem import Bounds, CollapseProblem, check_window, parse_parameters
 from .result import CollapseResult
@@ -101,8 +102,20 @@ def collapse(size, x, y, dy, xc=None, nu=None, zeta=None, x_window=None, fixed=N
     total = budget.total_errors(stat, sys_err)
     total = {n: total.get(n, 0.0) for n in names}
 
-    und = undetermined(problem, values, boot, flat, q.S, q.n_terms)
     notes = []
+    S_judged = q.S
+    if not_a_collapse(q.S, q.n_terms):
+        # the plain form misses the data; if a correction term collapses them, the central
+        # values stand, with that correction's shift (Akaike weight ~ 1) in the systematic error
+        rescue = [v for v in used if v.weight is not None and v.weight > 0.5
+                  and not not_a_collapse(v.quality, v.n_points)]
+        if rescue:
+            best = min(rescue, key=lambda v: v.quality)
+            S_judged = None
+            notes.append(f"the plain scaling form does not collapse the data (S_min = {q.S:.3g}), the "
+                         f"{best.label} does (S = {best.quality:.3g}): its shift is in the systematic "
+                         "error")
+    und = undetermined(problem, values, boot, flat, S_judged, q.n_terms)
     for v in unidentified:
         if v.label.startswith("corrections"):
             notes.append(f"the refit with {v.label} ran to a guard: that correction is not identified "
