@@ -254,12 +254,17 @@ class CriticalPoint:
                                             reason=e.undetermined.get("xc_inf"), digits=5)
                      + ("" if "xc_inf" in e.undetermined else
                         f"; a = {e.amplitude:.3g}; chi2/dof = {e.chi2:.3g}/{e.dof}"))
-            for v in e.variants:
-                L.append("    variant " + describe_variant(v, e.values, e.stat_errors))
+            if "xc_inf" not in e.undetermined:
+                for v in e.variants:
+                    L.append("    variant " + describe_variant(v, e.values, e.stat_errors))
             L += [f"    note: {n}" for n in e.notes]
             if self.limit == "undetermined" and self.growth is not None:
                 L += self._growth_lines(c, "or a finite limit: undetermined")
-        if self.drift is not None and len(self.drift.values) >= 3 and not self.grows:
+        limit_known = not self.grows and "xc_inf" not in self.undetermined
+        if self.drift is not None and len(self.drift.values) >= 3 and not limit_known and self.drift.monotone:
+            L.append(f"  drift: {c}_c({self.size}) moves monotonically with {self.size} beyond errors "
+                     "(not extrapolated: the large-size limit is not determined)")
+        elif self.drift is not None and len(self.drift.values) >= 3:
             if self.drift.monotone:
                 L.append(f"  drift: {c}_c({self.size}) moves monotonically with {self.size} beyond errors; "
                          f"extrapolated {self.drift.extrapolated:.5g} ± {self.drift.extrapolated_error:.2g} "

@@ -298,8 +298,11 @@ def collapse_plot(fit, ax=None, control="x", size="L", observable="y", log_contr
     failed = bool(getattr(fit, "failed", False))
     sizes = np.unique(size_a)
     xs, ls, ys = symbol(control), symbol(size), symbol(observable)
+    if any(op in str(control) for op in "/*"):
+        xs = f"({xs})"
+    xs_c = f"{xs}_c"
     if log_control:
-        xs = r"\ln " + xs
+        xs, xs_c = r"\ln " + xs, r"\ln " + xs_c
     for c, L in zip(_colors(len(sizes)), sizes):
         m = size_a == L
         col = STYLE["failed"] if failed else c
@@ -316,7 +319,7 @@ def collapse_plot(fit, ax=None, control="x", size="L", observable="y", log_contr
         und = getattr(fit, "undetermined", {})
         nu, zeta = values.get("nu", np.nan), values.get("zeta", 0.0)
         nu_txt = r"$\nu$ not determined" if "nu" in und else rf"$\nu = {nu:.3g}$"
-        xlabel = rf"$({xs} - {xs}_c)\,{ls}^{{1/\nu}}$, " + nu_txt
+        xlabel = rf"$({xs} - {xs_c})\,{ls}^{{1/\nu}}$, " + nu_txt
         if zeta != 0 or "zeta" in getattr(fit, "free", ()):
             z_txt = (r"$\zeta$ not determined" if "zeta" in und or "nu" in und
                      else rf"$\zeta/\nu = {zeta / nu:.3g}$")
@@ -336,7 +339,7 @@ def collapse_plot(fit, ax=None, control="x", size="L", observable="y", log_contr
             ax.text(0.02, 0.98, text, transform=ax.transAxes, va="top", fontsize=STYLE["fontsize"] - 2,
                     bbox=dict(boxstyle="round", facecolor="white", edgecolor="0.8", alpha=0.8))
     else:
-        xlabel, ylabel = rf"$({xs} - {xs}_c)\,{ls}^{{1/\nu}}$", rf"${ys}\,{ls}^{{-\zeta/\nu}}$"
+        xlabel, ylabel = rf"$({xs} - {xs_c})\,{ls}^{{1/\nu}}$", rf"${ys}\,{ls}^{{-\zeta/\nu}}$"
     return _finish(ax, xlabel, ylabel, title=title)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .controls import components, with_control
 from .fitting import binomial_error
+from .sizefits import _label
 from .table import Table, aggregate, load
 
 __all__ = ["Report", "analyze"]
@@ -28,8 +29,9 @@ class Report:
     critical: object = None            # CriticalPoint (vs=None) or dict vs-value -> CriticalPoint
     order: object = None               # OrderDiagnosis or None
     power: object = None               # PowerLawFit of xc against ``vs``, or None
-    collapse: object = None            # analysis.fss CollapseResult, or None
+    collapse: object = None            # analysis.fss CollapseResult of the main control, or None
     critical_by_control: dict = field(default_factory=dict)   # control -> CriticalPoint (vs=None)
+    collapse_by_control: dict = field(default_factory=dict)   # control -> CollapseResult (vs=None)
     figures: dict = field(default_factory=dict)   # name -> path
     notes: list = field(default_factory=list)
 
@@ -134,16 +136,22 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
         except ValueError as exc:
             notes.append(f"transition order not assessed: {exc}")
     if collapse and vs is None:
-        rep.collapse = _collapse(agg, first_cp, control, size, observable, seed, notes)
-        if rep.collapse is not None and hasattr(rep.collapse, "summary"):
-            lines += ["", f"data collapse of {observable} in " + (f"x = ln {control}" if first_cp.log_control
-                                                                  else control) + f", L = {size}:",
-                      rep.collapse.summary()]
-            col = rep.collapse
-            if first_cp.log_control and "xc" in col.free and "xc" not in col.undetermined:
+        # the main control, then every extra one (m/d next to m: the scaled control may collapse
+        # where the raw one cannot, because its critical value does not run out of the data)
+        for c, cp in rep.critical_by_control.items():
+            agg_c = agg if c == control else aggregate(table, by=[size, c], observable=observable)
+            col = _collapse(agg_c, cp, c, size, observable, seed, notes)
+            if col is None:
+                continue
+            rep.collapse_by_control[c] = col
+            lab = _label(c)
+            lines += ["", f"data collapse of {observable} in " + (f"x = ln {lab}" if cp.log_control else lab)
+                      + f", L = {size}:", col.summary()]
+            if cp.log_control and "xc" in col.free and "xc" not in col.undetermined:
                 e = col.errors["xc"]
-                lines.append(f"  collapse {control}_c = exp(xc) = {np.exp(col.xc):.5g} "
+                lines.append(f"  collapse {lab}_c = exp(xc) = {np.exp(col.xc):.5g} "
                              f"± {np.exp(col.xc) * e:.2g} (total)")
+        rep.collapse = rep.collapse_by_control.get(control)
     lines += [f"note: {n}" for n in notes]
     rep.text = "\n".join(lines).rstrip() + "\n"
     if out_dir is not None:
@@ -202,6 +210,10 @@ def _collapse(agg, cp, control, size, observable, seed, notes):
         return None
 
 
+def _file_part(control: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "_." else "_" for ch in control)
+
+
 def _figures(rep, table, control, size, observable, vs, out_dir):
     from . import plots
     out = {}
@@ -222,7 +234,7 @@ def _figures(rep, table, control, size, observable, vs, out_dir):
         fig, axes = plots.new_axes(ncols=2)
         plots.observable_vs_control(table, c, size, observable, ax=axes[0], fit=cp)
         plots.critical_point_plot(cp, ax=axes[1])
-        save("critical_point_" + "".join(ch if ch.isalnum() or ch in "_." else "_" for ch in c), fig)
+        save("critical_point_" + _file_part(c), fig)
     if rep.order is not None:
         fig, axes = plots.new_axes(ncols=2)
         plots.transition_order_plot(rep.order, ax=axes[0], kind="binder")
@@ -233,13 +245,12 @@ def _figures(rep, table, control, size, observable, vs, out_dir):
         plots.power_law_plot(rep.power, ax=ax, xlabel=plots.label(vs),
                              ylabel=f"${plots.symbol(control)}_c$")
         save(f"{control}_c_vs_{vs}", fig)
-    if rep.collapse is not None:
-        first = rep.critical if not isinstance(rep.critical, dict) else None
-        log = bool(first is not None and first.log_control)
+    for c, col in rep.collapse_by_control.items():
+        cp = rep.critical_by_control[c]
         fig, ax = plots.new_axes()
-        plots.collapse_plot(rep.collapse, ax=ax, control=control, size=size, observable=observable,
-                            log_control=log)
-        save("collapse", fig)
+        plots.collapse_plot(col, ax=ax, control=c, size=size, observable=observable,
+                            log_control=cp.log_control)
+        save("collapse" + ("" if c == control else "_" + _file_part(c)), fig)
     fig, ax = plots.new_axes()
     plots.phase_diagram(table, control, size, observable, ax=ax)
     save("phase_diagram", fig)

@@ -182,3 +182,30 @@ def test_critical_point_plot_states_the_exponent(tmp_path):
     ax = plots.critical_point_plot(cp)
     assert r"$\nu = 1$ assumed" in ax.get_xlabel() and ax.get_title()
     assert ax.get_legend() is not None
+
+
+def test_report_collapses_every_control_and_marks_what_is_not_determined(tmp_path):
+    """m_c drifting with N: the collapse in ln m fails (reported as FAILED, no number with an
+    error), the one in ln(m/d) is attempted too and drawn in its own figure."""
+    rng = np.random.default_rng(2)
+    cols = {"N": [], "d": [], "batch_size": [], "success": []}
+    for N in (9, 15, 21, 27):
+        d = N // 3
+        for m in np.unique(np.round(np.geomspace(2, 80, 14))):
+            p = 1 / (1 + np.exp(-(np.log(m / d) - np.log(4.5)) * 2.5 * N ** 0.25))
+            cols["N"] += [N] * 40
+            cols["d"] += [d] * 40
+            cols["batch_size"] += [m] * 40
+            cols["success"] += list(rng.random(40) < p)
+    rep = analyze(Table.from_arrays(**cols), controls=("batch_size/d",), bootstrap=60, out_dir=tmp_path,
+                  order_parameter=None)
+    assert set(rep.collapse_by_control) == {"batch_size", "batch_size/d"}
+    assert rep.collapse is rep.collapse_by_control["batch_size"]
+    assert _png_ok(rep.figures["collapse"]) and _png_ok(rep.figures["collapse_batch_size_d"])
+    text = rep.text
+    assert "data collapse of success in x = ln (batch_size/d)" in text
+    raw = rep.collapse_by_control["batch_size"]
+    if raw.failed:
+        block = text[text.index("data collapse of success in x = ln batch_size,"):]
+        block = block[:block.index("data collapse of success in x = ln (batch_size/d)")]
+        assert "FAILED" in block and "exp(xc)" not in block
