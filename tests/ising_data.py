@@ -136,9 +136,11 @@ def cached_ising(cache_dir, **kwargs):
     return _cached(cache_dir, "ising_v1_", generate_ising, kwargs)
 
 
-def _cached(cache_dir, prefix, fn, kwargs):
-    key = repr(sorted((k, np.round(np.asarray(v), 6).tolist() if not np.isscalar(v) else v)
-                      for k, v in kwargs.items()))
+def _cached(cache_dir, prefix, fn, kwargs, digits=6, as_float=False):
+    """``fn(**kwargs)`` as .npz in ``cache_dir``, named by ``prefix`` and a hash of the arguments
+    (array arguments rounded to ``digits``; shared with tests/percolation_data.py)."""
+    key = repr(sorted((k, np.round(np.asarray(v, float if as_float else None), digits).tolist()
+                       if not np.isscalar(v) else v) for k, v in kwargs.items()))
     name = prefix + hashlib.sha1(key.encode()).hexdigest()[:16] + ".npz"
     os.makedirs(str(cache_dir), exist_ok=True)
     path = os.path.join(str(cache_dir), name)

@@ -21,9 +21,6 @@ configurations, by breadth-first search: an independent implementation).
 """
 from __future__ import annotations
 
-import hashlib
-import os
-
 import numpy as np
 from numba import njit
 
@@ -53,6 +50,18 @@ def _find(parent, dx, dy, stack, i):
             dy[v] += dy[p]
         parent[v] = r
     return r
+
+
+@njit(cache=True)
+def _merge(keep, gone, ddx, ddy, parent, size, dx, dy, top_flag, bot_flag):
+    """Attach root ``gone`` under root ``keep`` at displacement (ddx, ddy); returns ``keep``."""
+    parent[gone] = keep
+    dx[gone] = ddx
+    dy[gone] = ddy
+    size[keep] += size[gone]
+    top_flag[keep] = top_flag[keep] or top_flag[gone]
+    bot_flag[keep] = bot_flag[keep] or bot_flag[gone]
+    return keep
 
 
 @njit(cache=True)
@@ -111,21 +120,9 @@ def _replica(L, n_occ, periodic, perm, parent, size, dx, dy, top_flag, bot_flag,
                 continue
             # union by size; the absorbed root's displacement to the new root
             if size[rs] >= size[rt]:
-                parent[rt] = rs
-                dx[rt] = ds_x - dt_x
-                dy[rt] = ds_y - dt_y
-                size[rs] += size[rt]
-                top_flag[rs] = top_flag[rs] or top_flag[rt]
-                bot_flag[rs] = bot_flag[rs] or bot_flag[rt]
-                root = rs
+                root = _merge(rs, rt, ds_x - dt_x, ds_y - dt_y, parent, size, dx, dy, top_flag, bot_flag)
             else:
-                parent[rs] = rt
-                dx[rs] = dt_x - ds_x
-                dy[rs] = dt_y - ds_y
-                size[rt] += size[rs]
-                top_flag[rt] = top_flag[rt] or top_flag[rs]
-                bot_flag[rt] = bot_flag[rt] or bot_flag[rs]
-                root = rt
+                root = _merge(rt, rs, dt_x - ds_x, dt_y - ds_y, parent, size, dx, dy, top_flag, bot_flag)
             if size[root] > largest:
                 largest = size[root]
             if (not periodic) and top_flag[root] and bot_flag[root]:
@@ -219,19 +216,8 @@ def cell_means(data, observable):
 
 def cached_generate(cache_dir, **kwargs):
     """``generate(**kwargs)`` cached as .npz in ``cache_dir`` (keyed by the arguments)."""
-    key = repr(sorted((k, np.round(np.asarray(v, float), 9).tolist() if not np.isscalar(v) else v)
-                      for k, v in kwargs.items()))
-    name = "perc_v1_" + hashlib.sha1(key.encode()).hexdigest()[:16] + ".npz"
-    os.makedirs(str(cache_dir), exist_ok=True)
-    path = os.path.join(str(cache_dir), name)
-    if os.path.exists(path):
-        with np.load(path) as f:
-            return {k: f[k] for k in f.files}
-    data = generate(**kwargs)
-    tmp = path + f".{os.getpid()}.tmp.npz"
-    np.savez(tmp, **data)
-    os.replace(tmp, path)
-    return data
+    from ising_data import _cached
+    return _cached(cache_dir, "perc_v1_", generate, kwargs, digits=9, as_float=True)
 
 
 # ------------------------------------------------------------------ exact enumeration (small L)
