@@ -8,7 +8,7 @@ Modules: ``table`` (load, aggregate, Table), ``sizefits`` (per-size sigmoid fits
 ``crossings``, ``powerlaw``, ``budget`` (stat + sys errors, "not determined"), ``fitting`` (the
 shared line / extrapolation / error floor / robust spread), ``plots``, ``report`` (analyze).
 """
-from . import plots
+from . import fitting, plots
 from .budget import Drift, Variant
 from .controls import parse_control, with_control
 from .critical import CriticalPoint, critical_point
@@ -21,5 +21,5 @@ from .transition import OrderDiagnosis, transition_order
 
 __all__ = ["Table", "load", "aggregate", "wilson_interval", "critical_point", "CriticalPoint",
            "transition_order", "OrderDiagnosis", "power_law", "PowerLawFit", "analyze", "Report",
-           "plots", "Variant", "Drift", "collapse", "CollapseResult", "CollapseProblem",
+           "plots", "fitting", "Variant", "Drift", "collapse", "CollapseResult", "CollapseProblem",
            "crossings", "CrossingResult", "parse_control", "with_control"]

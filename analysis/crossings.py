@@ -196,6 +196,9 @@ class CrossingResult:
             lines.append("  " + budget.format_estimate(
                 name, self.values[name], self.stat_errors[name], self.sys_errors[name],
                 self.errors[name], reason=self.undetermined.get(name)))
+        if "x_inf" in self.undetermined:      # no extrapolation details for what is not a result
+            lines += [f"  note: {n}" for n in self.notes if n.startswith("L=")]
+            return "\n".join(lines)
         if np.isfinite(self.omega):
             fit = (f"fitted, chi2/dof = {self.chi2:.3g}/{self.dof}" if self.omega_fitted else
                    "assumed" if self.omega_assumed else "given")
@@ -286,6 +289,18 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
     nu_pair_err = robust_sd(nu_pair_b)
 
     valid = np.isfinite(central[:, 0]) & np.isfinite(x_err) & (x_err > 0)
+    # a crossing of finite-size scaling has the larger size steeper; curves that only touch (equal
+    # slopes within noise, e.g. two tails at P = 0) or cross the other way are not one
+    steeper = np.abs(reps[:, :, 3]) - np.abs(reps[:, :, 2])
+    steeper_c = np.abs(central[:, 3]) - np.abs(central[:, 2])
+    transverse = steeper_c > 2 * robust_sd(steeper)
+    no_scaling_crossing = not (valid & transverse).any()
+    pair_notes = [f"L={L1[k]:g}/{L2[k]:g}: the curves touch or cross with the smaller size steeper "
+                  f"at x* = {central[k, 0]:.4g}: not a scaling crossing"
+                  + ("" if no_scaling_crossing else ", left out")
+                  for k in np.flatnonzero(valid & ~transverse)]
+    if not no_scaling_crossing:        # (otherwise keep them, to report what they give, undetermined)
+        valid &= transverse
     n_valid = int(valid.sum())
     omega_free = omega is None and n_valid >= 4
     omega0 = None if omega_free else (omega if omega is not None else
@@ -306,13 +321,14 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
         return x_inf, _nu_from_slopes(sizes, sl), om, chi2, edge
 
     x_inf, nu_c, om_c, chi2_c, edge_c = chain(central, data.y, omega0)
-    notes = []
+    notes = list(pair_notes)
+    fell_back = False
     if omega_free and edge_c and om_c < np.sqrt(OMEGA_RANGE[0] * OMEGA_RANGE[1]):
         # a free omega at the lower edge extrapolates the noise of a slow drift far beyond the
         # data: fall back on the assumed omega, halved and doubled in the systematic error
         notes.append(f"the fitted omega runs to the lower edge {OMEGA_RANGE[0]:g} of its range (the "
                      "crossings do not fix the drift exponent): omega assumed instead")
-        omega_free, omega_assumed = False, True
+        omega_free, omega_assumed, fell_back = False, True, True
         omega0 = 1.0 / nu if nu is not None else 1.0
         x_inf, nu_c, om_c, chi2_c, edge_c = chain(central, data.y, omega0)
     boot = np.array([chain(reps[b], data.y + noise[b], omega0)[:2] for b in range(bootstrap)])
@@ -331,7 +347,7 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
         if omega_free:
             om_fix = 1.0 / nu if nu else 1.0
             specs.append((f"omega fixed {om_fix:.3g}", dict(omega_used=om_fix)))
-        elif n_valid >= 3 and omega is None and not notes:
+        elif n_valid >= 3 and omega is None and not fell_back:
             specs.append(("omega free", dict(omega_used=None)))
         if omega_assumed and n_valid >= 2:
             # two or three crossings cannot fix the exponent of the drift: the assumed omega
@@ -370,6 +386,9 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
     if np.isfinite(x_inf) and not (x_lo <= x_inf <= x_hi):
         und["x_inf"] = (f"the extrapolated crossing x_inf = {x_inf:.6g} lies outside the data's x "
                         f"range [{x_lo:.6g}, {x_hi:.6g}]")
+    if no_scaling_crossing:
+        und["x_inf"] = ("no pair of consecutive sizes crosses with the larger size steeper (curves that "
+                        "only touch, or a transition that drifts with L): nothing to extrapolate")
     if "x_inf" in und:
         und["nu"] = "the slopes are taken at x_inf, which is not determined"
     elif not np.isfinite(nu_c):

@@ -173,8 +173,8 @@ def _cells(L, x, hit):
     inv = inv.ravel()
     n = np.bincount(inv).astype(float)
     k = np.bincount(inv, weights=hit.astype(float))
-    q = (k + 0.5) / (n + 1.0)                 # binomial error floor (never 0 at k = 0 or n)
-    return keys[:, 0], keys[:, 1], k / n, np.sqrt(q * (1 - q) / n)
+    from analysis.fitting import binomial_error  # the floor (k + 1/2)/(n + 1): never 0 at k = 0 or n
+    return keys[:, 0], keys[:, 1], k / n, binomial_error(k, n)
 
 
 def _estimates(result, truth):

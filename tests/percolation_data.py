@@ -194,26 +194,6 @@ def generate(sizes, x_grid, n_rep, periodic=False, seed=0, jitter=0.0):
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def cell_means(data, observable):
-    """(L, p, mean, sem) per cell from ``generate`` output. Binary observables get the error floor
-    sqrt(q(1-q)/n) with q = (k + 1/2)/(n + 1), so that cells where every replica agrees keep a
-    positive error."""
-    L, p, v = data["L"], data["p"], np.asarray(data[observable], float)
-    keys = np.unique(np.stack([L, p], 1), axis=0)
-    out = []
-    for Lk, pk in keys:
-        sel = (L == Lk) & (p == pk)
-        x = v[sel]
-        n = len(x)
-        if data[observable].dtype == bool:
-            q = (x.sum() + 0.5) / (n + 1.0)
-            sem = np.sqrt(q * (1 - q) / n)
-        else:
-            sem = x.std(ddof=1) / np.sqrt(n)
-        out.append((Lk, pk, x.mean(), sem))
-    return [np.array(c) for c in zip(*out)]
-
-
 def cached_generate(cache_dir, **kwargs):
     """``generate(**kwargs)`` cached as .npz in ``cache_dir`` (keyed by the arguments)."""
     from ising_data import _cached
