@@ -50,7 +50,8 @@ class Bounds:
     b: float = 100.0
     c: float = 10.0                     # |c|: scale correction of the scaling variable
     s: float = 20.0                     # |s|: shift of the scaling variable, in scaled units
-    min_overlap: float = 0.3            # fraction of windowed points that need a master curve
+    min_overlap: float = 0.5            # fraction of windowed points that need a master curve: a
+                                        # "collapse" of a third of the data (a tail) is no collapse
     min_points: int = 6                 # and at least this many terms
 
 
