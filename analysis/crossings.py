@@ -5,22 +5,31 @@ different sizes cross near x_c; the crossing of sizes (L1, L2) drifts as x*(L) =
 with L the pair's effective size sqrt(L1·L2). The slope at the crossing grows as L^(1/nu).
 
 Errors: parametric bootstrap (y -> y + dy·N(0,1)) of the whole chain (local fits -> crossings ->
-extrapolation), so correlations between pairs sharing a size are kept. Systematics: refits with
-another extrapolation form (omega fixed <-> free) and without the smallest pair (or size), on the
-same bootstrap replicas, through :mod:`analysis.budget`.
+extrapolation), so correlations between pairs sharing a size are kept; the statistical error of
+x_inf is scaled by sqrt(chi2/dof) when the extrapolation misses its points. Systematics: refits
+with another extrapolation form (omega fixed <-> free; with two pairs, omega halved and doubled,
+since two crossings cannot fix it) and without the smallest pair (or sizes, for nu), on the same
+bootstrap replicas, through :mod:`analysis.budget`.
+
+Not determined (``undetermined``, errors NaN): x_inf from a single crossing (nothing to
+extrapolate), an extrapolated x_inf outside the data's x range, a free omega at the edge of its
+range, nu without slopes at x_inf for >= 2 sizes, or too many bootstrap replicas without an answer.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from . import budget
-from .fss import validate_long_data
+from .fitting import robust_sd, size_extrapolation, weighted_line
+from .fss.data import validate_long_data
 from ._validate import validated
 
 __all__ = ["crossings", "CrossingResult", "CrossingPairs"]
+
+OMEGA_RANGE = (0.2, 6.0)       # a free omega is searched here
+BOOT_FAIL_MAX = 0.10           # more bootstrap replicas without an answer: not determined
 
 
 # ----------------------------------------------------------------------------------------------
@@ -94,30 +103,20 @@ def _pair_crossing(setup, x1, y1, dy1, x2, y2, dy2, degree):
 # ----------------------------------------------------------------------------------------------
 # extrapolation x*(L) = x_inf + a L^-omega and nu from the slopes
 # ----------------------------------------------------------------------------------------------
-def _linear_fit(L, xs, w, omega):
-    A = np.column_stack([np.ones_like(L), L ** -omega])
-    sw = np.sqrt(w)
-    coef, *_ = np.linalg.lstsq(A * sw[:, None], xs * sw, rcond=None)
-    chi2 = float(np.sum(w * (xs - A @ coef) ** 2))
-    return coef, chi2
-
-
-def _extrapolate(L, xs, w, omega, omega_bounds=(0.2, 6.0)):
-    """x_inf and the omega used; omega=None fits it (needs >= 3 points). One point: x_inf = x*."""
+def _extrapolate(L, xs, w, omega):
+    """(x_inf, omega used, chi2, omega at the edge) for one realisation; omega=None fits it
+    (needs >= 3 crossings). One crossing: x_inf = x*, no extrapolation."""
     ok = np.isfinite(xs)
     L, xs, w = L[ok], xs[ok], w[ok]
     if len(xs) == 0:
-        return np.nan, np.nan
+        return np.nan, np.nan, np.nan, False
     if len(xs) == 1:
-        return float(xs[0]), np.nan
-    if omega is None:
-        if len(xs) < 3:
-            return np.nan, np.nan
-        res = minimize_scalar(lambda om: _linear_fit(L, xs, w, om)[1], bounds=omega_bounds,
-                              method="bounded")
-        omega = float(res.x)
-    coef, _ = _linear_fit(L, xs, w, omega)
-    return float(coef[0]), float(omega)
+        return float(xs[0]), np.nan, 0.0, False
+    if omega is None and len(xs) < 3:
+        return np.nan, np.nan, np.nan, False
+    grid = np.geomspace(*OMEGA_RANGE, 161)
+    r = size_extrapolation(L, xs[None], 1.0 / np.sqrt(w), omega, grid=grid)
+    return float(r["xinf"][0]), float(r["omega"][0]), float(r["chi2"][0]), bool(r["at_edge"][0])
 
 
 def _slopes_at(data, x_at, y, n_local, degree):
@@ -137,18 +136,20 @@ def _slopes_at(data, x_at, y, n_local, degree):
 
 
 def _nu_from_slopes(sizes, slopes):
-    """1/nu = slope of ln|dy/dx| versus ln L (unweighted; errors come from the bootstrap)."""
+    """1/nu = slope of ln|dy/dx| versus ln L (unweighted; errors come from the bootstrap);
+    two sizes give the ratio of their slopes."""
     ok = np.isfinite(slopes) & (slopes != 0)
-    if ok.sum() < 3:
+    if ok.sum() < 2:
         return np.nan
-    inv_nu = np.polyfit(np.log(sizes[ok]), np.log(np.abs(slopes[ok])), 1)[0]
+    lL, lS = np.log(sizes[ok]), np.log(np.abs(slopes[ok]))
+    inv_nu = weighted_line(lL, lS, np.ones_like(lL))[1]
     return float(1.0 / inv_nu) if inv_nu > 0 else np.nan
 
 
 # ----------------------------------------------------------------------------------------------
 # result
 # ----------------------------------------------------------------------------------------------
-@dataclass
+@dataclass(frozen=True)
 class CrossingPairs:
     """One row per pair of consecutive sizes."""
     L1: np.ndarray
@@ -162,60 +163,64 @@ class CrossingPairs:
     nu_err: np.ndarray
 
 
-@dataclass
+@dataclass(frozen=True)
 class CrossingResult:
     pairs: CrossingPairs
     x_inf: float
-    nu: float                    # from the slopes at x_inf (nan with < 3 sizes)
+    nu: float                    # from the slopes at x_inf
     omega: float                 # exponent used in the extrapolation
     omega_fitted: bool
     values: dict
-    errors: dict
+    errors: dict                 # total (NaN where undetermined)
     stat_errors: dict
     sys_errors: dict
     variants: list = field(default_factory=list)
     n_bootstrap_failed: int = 0
+    undetermined: dict = field(default_factory=dict)    # parameter -> why the data do not fix it
+    x_range: tuple = (np.nan, np.nan)                   # x range of the data
+    omega_assumed: bool = False  # omega = 1 (or 1/nu) assumed: too few crossings to fit it
+    chi2: float = np.nan         # of the extrapolation (weights 1/x*_err^2)
+    dof: int = 0
+    notes: list = field(default_factory=list)
 
     def summary(self) -> str:
         p = self.pairs
         lines = ["Crossings of consecutive sizes (x*, y*) and extrapolation x* = x_inf + a L^-omega"]
         for k in range(len(p.L1)):
+            if not np.isfinite(p.x_star[k]):
+                lines.append(f"  L={p.L1[k]:g}/{p.L2[k]:g}: no crossing inside the common x range")
+                continue
             lines.append(f"  L={p.L1[k]:g}/{p.L2[k]:g}: x* = {p.x_star[k]:.6g} ± "
                          f"{p.x_star_err[k]:.2g}, y* = {p.y_star[k]:.4g} ± {p.y_star_err[k]:.2g}, "
                          f"nu = {p.nu[k]:.3g} ± {p.nu_err[k]:.2g}")
         for name in self.values:
-            lines.append(f"  {name} = {self.values[name]:.6g} ± {self.stat_errors[name]:.2g} "
-                         f"(stat) ± {self.sys_errors[name]:.2g} (sys)")
-        lines.append(f"  omega = {self.omega:.3g} ({'fitted' if self.omega_fitted else 'fixed'})")
+            lines.append("  " + budget.format_estimate(
+                name, self.values[name], self.stat_errors[name], self.sys_errors[name],
+                self.errors[name], reason=self.undetermined.get(name)))
+        if "x_inf" in self.undetermined:      # no extrapolation details for what is not a result
+            lines += [f"  note: {n}" for n in self.notes if n.startswith("L=")]
+            return "\n".join(lines)
+        if np.isfinite(self.omega):
+            fit = (f"fitted, chi2/dof = {self.chi2:.3g}/{self.dof}" if self.omega_fitted else
+                   "assumed" if self.omega_assumed else "given")
+            lines.append(f"  omega = {self.omega:.3g} ({fit})")
         for v in self.variants:
-            lines.append(f"  variant {v.label!r}: " +
-                         ", ".join(f"{k}={val:.6g}" for k, val in v.values.items()))
+            lines.append("  variant " + budget.describe_variant(v, self.values, self.stat_errors))
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def plot(self, ax=None):
-        """x* versus L_eff^-omega with the extrapolation to L = infinity."""
-        import matplotlib.pyplot as plt
-        if ax is None:
-            _, ax = plt.subplots()
-        p = self.pairs
-        om = self.omega if np.isfinite(self.omega) else 1.0
-        ax.errorbar(p.L_eff ** -om, p.x_star, p.x_star_err, fmt="o", label="pair crossings")
-        ax.errorbar([0.0], [self.x_inf], [self.errors["x_inf"]], fmt="s", color="C3",
-                    label=f"x_inf = {self.x_inf:.5g} ± {self.stat_errors['x_inf']:.2g} (stat) "
-                          f"± {self.sys_errors['x_inf']:.2g} (sys)")
-        ax.set_xlabel(rf"$L_{{\rm eff}}^{{-{om:.3g}}}$")
-        ax.set_ylabel("x*")
-        ax.legend(fontsize=8)
-        return ax
+        """x* against L_eff^-omega with the extrapolation to L = infinity (analysis.plots)."""
+        from .plots import crossing_plot
+        return crossing_plot(self, ax=ax)
 
 
 # ----------------------------------------------------------------------------------------------
 # main entry point
 # ----------------------------------------------------------------------------------------------
-def _analyse(data, y, setups, degree, n_local, omega, drop_pairs=0, drop_sizes=0):
-    """Crossings, x_inf and nu for one data realisation ``y`` (sorted order)."""
-    n_pairs = len(setups)
-    rows = np.full((n_pairs, 4), np.nan)
+def _analyse(data, y, setups, degree):
+    """Crossing rows (x*, y*, slope1, slope2) of every pair for one data realisation ``y``."""
+    rows = np.full((len(setups), 4), np.nan)
     for k, st in enumerate(setups):
         if st is None:
             continue
@@ -235,7 +240,8 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
     ----------
     size, x, y, dy : long-format 1-D arrays (any x grid per size; >= 3 points per size).
     omega : exponent of the extrapolation x*(L) = x_inf + a L^-omega. None: fitted when >= 4
-        pairs cross, else 1/nu if ``nu`` is given, else 1.
+        pairs cross, else 1/nu if ``nu`` is given, else 1 (and the systematic error includes
+        omega halved and doubled, which the data cannot tell apart).
     nu : known or guessed nu, only used for the default omega.
     n_local, degree : points per curve and polynomial degree of the local fits at the crossing
         (cubic by default: a quadratic through points on one side of an inflection point is
@@ -246,7 +252,7 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
     Returns
     -------
     CrossingResult with ``pairs`` (per-pair x*, y*, nu with errors), ``x_inf``, ``nu`` (slopes),
-    and values/errors/stat_errors/sys_errors dicts over ("x_inf", "nu").
+    values/errors/stat_errors/sys_errors dicts over ("x_inf", "nu"), and ``undetermined``.
     """
     data = validate_long_data(size, x, y, dy, min_points_per_size=3)
     if not isinstance(n_local, (int, np.integer)) or n_local < 3:
@@ -270,85 +276,147 @@ def crossings(size, x, y, dy, omega=None, nu=None, n_local=7, degree=3, bootstra
         raise ValueError("no pair of consecutive sizes crosses within their common x range")
     L1, L2 = sizes[:-1], sizes[1:]
     L_eff = np.sqrt(L1 * L2)
+    x_lo, x_hi = float(data.x.min()), float(data.x.max())
 
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((bootstrap, data.n)) * data.dy
-    central = _analyse(data, data.y, setups, degree, n_local, omega)
-    reps = np.array([_analyse(data, data.y + e, setups, degree, n_local, omega) for e in noise])
+    central = _analyse(data, data.y, setups, degree)
+    reps = np.array([_analyse(data, data.y + e, setups, degree) for e in noise])
     # a replica in which a pair stops crossing is dropped for that pair only
-    x_err = np.nanstd(reps[:, :, 0], axis=0, ddof=1)
-    y_err = np.nanstd(reps[:, :, 1], axis=0, ddof=1)
-    inv_nu_pair = np.log(np.abs(reps[:, :, 3] / reps[:, :, 2])) / np.log(L2 / L1)
-    nu_pair_c = np.log(L2 / L1) / np.log(np.abs(central[:, 3] / central[:, 2]))
-    nu_pair_err = np.nanstd(1.0 / inv_nu_pair, axis=0, ddof=1)
+    x_err = robust_sd(reps[:, :, 0])
+    y_err = robust_sd(reps[:, :, 1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nu_pair_b = np.log(L2 / L1) / np.log(np.abs(reps[:, :, 3] / reps[:, :, 2]))
+        nu_pair_c = np.log(L2 / L1) / np.log(np.abs(central[:, 3] / central[:, 2]))
+    nu_pair_err = robust_sd(nu_pair_b)
 
     valid = np.isfinite(central[:, 0]) & np.isfinite(x_err) & (x_err > 0)
+    # a crossing of finite-size scaling has the larger size steeper; curves that only touch (equal
+    # slopes within noise, e.g. two tails at P = 0) or cross the other way are not one
+    steeper = np.abs(reps[:, :, 3]) - np.abs(reps[:, :, 2])
+    steeper_c = np.abs(central[:, 3]) - np.abs(central[:, 2])
+    transverse = steeper_c > 2 * robust_sd(steeper)
+    no_scaling_crossing = not (valid & transverse).any()
+    pair_notes = [f"L={L1[k]:g}/{L2[k]:g}: the curves touch or cross with the smaller size steeper "
+                  f"at x* = {central[k, 0]:.4g}: not a scaling crossing"
+                  + ("" if no_scaling_crossing else ", left out")
+                  for k in np.flatnonzero(valid & ~transverse)]
+    if not no_scaling_crossing:        # (otherwise keep them, to report what they give, undetermined)
+        valid &= transverse
     n_valid = int(valid.sum())
     omega_free = omega is None and n_valid >= 4
     omega0 = None if omega_free else (omega if omega is not None else
                                       (1.0 / nu if nu is not None else 1.0))
+    omega_assumed = omega is None and not omega_free
     w = np.where(valid, 1.0 / np.where(valid, x_err, 1.0) ** 2, 0.0)
 
     def chain(rows, y_used, omega_used, drop_pair=False, drop_size=0):
-        """x_inf and nu for one realisation; the variants drop the smallest pair / sizes."""
+        """(x_inf, nu, omega, chi2, at_edge) for one realisation; the variants drop the smallest
+        pair / sizes."""
         keep = valid.copy()
         if drop_pair:
             keep[np.argmax(keep)] = False
         xs = np.where(keep, rows[:, 0], np.nan)
-        x_inf, om = _extrapolate(L_eff, xs, w, omega_used)
+        x_inf, om, chi2, edge = _extrapolate(L_eff, xs, np.where(keep, w, 1.0), omega_used)
         sl = _slopes_at(data, x_inf, y_used, n_local, degree)
         sl[:drop_size] = np.nan
-        return x_inf, _nu_from_slopes(sizes, sl), om
+        return x_inf, _nu_from_slopes(sizes, sl), om, chi2, edge
 
-    x_inf, nu_c, om_c = chain(central, data.y, omega0)
+    x_inf, nu_c, om_c, chi2_c, edge_c = chain(central, data.y, omega0)
+    notes = list(pair_notes)
+    fell_back = False
+    if omega_free and edge_c and om_c < np.sqrt(OMEGA_RANGE[0] * OMEGA_RANGE[1]):
+        # a free omega at the lower edge extrapolates the noise of a slow drift far beyond the
+        # data: fall back on the assumed omega, halved and doubled in the systematic error
+        notes.append(f"the fitted omega runs to the lower edge {OMEGA_RANGE[0]:g} of its range (the "
+                     "crossings do not fix the drift exponent): omega assumed instead")
+        omega_free, omega_assumed, fell_back = False, True, True
+        omega0 = 1.0 / nu if nu is not None else 1.0
+        x_inf, nu_c, om_c, chi2_c, edge_c = chain(central, data.y, omega0)
     boot = np.array([chain(reps[b], data.y + noise[b], omega0)[:2] for b in range(bootstrap)])
-    ok = np.all(np.isfinite(boot), axis=1) if len(sizes) >= 3 else np.isfinite(boot[:, 0])
-    n_failed = int(np.sum(~ok))
     values = {"x_inf": x_inf, "nu": nu_c}
-    stat = {"x_inf": float(np.nanstd(boot[:, 0], ddof=1)),
-            "nu": float(np.nanstd(boot[:, 1], ddof=1)) if np.isfinite(nu_c) else np.nan}
+    n_used = int(np.sum(np.isfinite(central[:, 0]) & valid))
+    dof = n_used - (3 if omega_free else 2)
+    scale = float(np.sqrt(chi2_c / dof)) if dof > 0 and np.isfinite(chi2_c) and chi2_c > dof else 1.0
+    stat = {"x_inf": float(robust_sd(boot[:, 0])) * scale, "nu": float(robust_sd(boot[:, 1]))}
+    n_failed = int(np.sum(~np.all(np.isfinite(boot), axis=1)))
 
     variants = []
     if systematics:
         specs = []
         if n_valid >= 3:
             specs.append(("drop smallest pair", dict(omega_used=omega0, drop_pair=True)))
-            if omega_free:
-                specs.append((f"omega fixed {1.0 / nu if nu else 1.0:.3g}",
-                               dict(omega_used=1.0 / nu if nu else 1.0)))
-            else:
-                specs.append(("omega free", dict(omega_used=None)))
-        # as in collapse: drop the smallest sizes while >= 3 remain for the slope fit, since
-        # corrections to scaling bias the small sizes' slopes most
-        for n_drop in range(1, len(sizes) - 2):
+        if omega_free:
+            om_fix = 1.0 / nu if nu else 1.0
+            specs.append((f"omega fixed {om_fix:.3g}", dict(omega_used=om_fix)))
+        elif n_valid >= 3 and omega is None and not fell_back:
+            specs.append(("omega free", dict(omega_used=None)))
+        if omega_assumed and n_valid >= 2:
+            # two or three crossings cannot fix the exponent of the drift: the assumed omega
+            # is a model choice, varied by a factor 2 either way
+            for f in (0.5, 2.0):
+                specs.append((f"omega = {f * omega0:.3g}", dict(omega_used=f * omega0)))
+        # drop the smallest sizes for nu while >= 2 remain: corrections bias small sizes' slopes
+        for n_drop in range(1, len(sizes) - 1):
             label = "drop smallest size (nu)" if n_drop == 1 else f"drop {n_drop} smallest sizes (nu)"
             specs.append((label, dict(omega_used=omega0, drop_size=n_drop)))
         for label, kw in specs:
             v_c = chain(central, data.y, **kw)[:2]
-            v_b = np.array([chain(reps[b], data.y + noise[b], **kw)[:2]
-                            for b in range(bootstrap)])
+            v_b = np.array([chain(reps[b], data.y + noise[b], **kw)[:2] for b in range(bootstrap)])
             v_vals, v_stat = {}, {}
             for j, name in enumerate(("x_inf", "nu")):
                 if not np.isfinite(v_c[j]) or not np.isfinite(values[name]):
                     continue
-                if name == "nu" and "drop_size" not in kw:
-                    continue      # nu is only affected by which sizes enter the slope fit
+                if name == "nu" and "drop_size" not in kw and "omega = " not in label:
+                    continue      # nu depends on which sizes enter the slope fit (and where)
                 if name == "x_inf" and "drop_size" in kw:
                     continue
-                diff = v_b[:, j] - boot[:, j]
-                d_sd = float(np.nanstd(diff, ddof=1))
+                d_sd = float(robust_sd(v_b[:, j] - boot[:, j]))
                 v_vals[name] = float(v_c[j])
                 # paired replicas: see analysis.fss.collapse, Notes
                 v_stat[name] = float(np.hypot(stat[name], d_sd))
             if v_vals:
                 variants.append(budget.Variant(label, v_vals, v_stat, nested=True))
+
+    und = {}
+    if n_used == 1:
+        und["x_inf"] = ("a single pair of sizes crosses: x* of one pair is a finite-size value, "
+                        "nothing can be extrapolated")
+    if omega_free and edge_c:
+        notes.append(f"the fitted omega sits at the upper edge of [{OMEGA_RANGE[0]:g}, "
+                     f"{OMEGA_RANGE[1]:g}]: the crossings do not drift measurably, x_inf is their limit")
+    if np.isfinite(x_inf) and not (x_lo <= x_inf <= x_hi):
+        und["x_inf"] = (f"the extrapolated crossing x_inf = {x_inf:.6g} lies outside the data's x "
+                        f"range [{x_lo:.6g}, {x_hi:.6g}]")
+    if no_scaling_crossing:
+        und["x_inf"] = ("no pair of consecutive sizes crosses with the larger size steeper (curves that "
+                        "only touch, or a transition that drifts with L): nothing to extrapolate")
+    if "x_inf" in und:
+        und["nu"] = "the slopes are taken at x_inf, which is not determined"
+    elif not np.isfinite(nu_c):
+        und["nu"] = ("fewer than 2 sizes have data around x_inf (or their slopes do not grow "
+                     "with L): no slope ratio")
+    for j, name in enumerate(("x_inf", "nu")):
+        frac = float(np.mean(~np.isfinite(boot[:, j])))
+        if frac > BOOT_FAIL_MAX and name not in und:
+            und[name] = f"{100 * frac:.0f}% of the bootstrap replicas give no value"
+    if scale > 1:
+        notes.append(f"the extrapolation misses its points (chi2/dof = {chi2_c:.3g}/{dof}): the "
+                     f"statistical error of x_inf is scaled by {scale:.2g}")
+    if omega_assumed:
+        notes.append(f"omega = {omega0:.3g} assumed ({n_valid} crossings cannot fix it); "
+                     "the systematic error includes omega halved and doubled")
     stat = {k: (v if np.isfinite(v) else 0.0) for k, v in stat.items()}
     sys_err = budget.systematic_errors({k: v for k, v in values.items() if np.isfinite(v)},
                                        stat, variants)
     sys_err = {k: sys_err.get(k, 0.0) for k in values}
     total = budget.total_errors(stat, sys_err)
+    total = {k: total[k] for k in values}
+    for name in und:
+        stat[name] = sys_err[name] = total[name] = float("nan")
 
     pairs = CrossingPairs(L1, L2, L_eff, central[:, 0], x_err, central[:, 1], y_err, nu_pair_c,
                           nu_pair_err)
-    return CrossingResult(pairs, x_inf, nu_c, om_c, omega_free, values,
-                          {k: total[k] for k in values}, stat, sys_err, variants, n_failed)
+    return CrossingResult(pairs, x_inf, nu_c, om_c, omega_free, values, total, stat, sys_err,
+                          variants, n_failed, und, (x_lo, x_hi), omega_assumed, chi2_c, max(dof, 0),
+                          notes)

@@ -2,7 +2,7 @@
 
 The fit is weighted least squares in log-log coordinates (the error of log y is dy/y), so it is
 linear and every bootstrap replicate and every variant is a closed-form solve. Statistical errors
-come from a parametric bootstrap; the systematic error (issue 6) from refits that drop the
+come from a parametric bootstrap (robust spread: half the 16-84 % range); the systematic error (issue 6) from refits that drop the
 smallest or the largest x, or drop the weights, combined by ``analysis.budget``.
 """
 from __future__ import annotations
@@ -13,12 +13,13 @@ import numpy as np
 from scipy import stats
 
 from .budget import Variant, systematic_errors, total_errors
+from .fitting import robust_sd, weighted_line
 from ._validate import validated
 
 __all__ = ["PowerLawFit", "power_law"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class PowerLawFit:
     """Result of ``power_law``: y = amplitude * x**exponent."""
     exponent: float
@@ -36,6 +37,16 @@ class PowerLawFit:
     cov: np.ndarray | None = field(repr=False, default=None)       # analytic cov of (log A, b)
     samples: np.ndarray | None = field(repr=False, default=None)   # bootstrap (log A, b), (B, 2)
     notes: list = field(default_factory=list)
+    undetermined: dict = field(default_factory=dict)   # parameter -> reason (none so far)
+
+    @property
+    def values(self) -> dict:
+        return {"exponent": self.exponent, "amplitude": self.amplitude}
+
+    @property
+    def kappa(self) -> float:
+        """The exponent under the name critical_point uses for x_c(N) ~ N^kappa."""
+        return self.exponent
 
     def predict(self, x):
         return self.amplitude * np.asarray(x, float) ** self.exponent
@@ -83,12 +94,8 @@ def _check_xy(x, y, dy):
 
 def _wls(lx, ly, w):
     """Weighted straight line ly = c + b lx for every row of ly (B, n) -> (B, 2)."""
-    W = w.sum()
-    mx = (w * lx).sum() / W
-    sxx = (w * (lx - mx) ** 2).sum()
-    my = (ly * w).sum(axis=-1) / W
-    b = ((ly - my[..., None]) * (w * (lx - mx))).sum(axis=-1) / sxx
-    return np.stack([my - b * mx, b], axis=-1)
+    c, b, _ = weighted_line(lx, ly, w)
+    return np.stack([c, b], axis=-1)
 
 
 @validated                  # arguments checked first: analysis/_validate.py
@@ -153,8 +160,8 @@ def power_law(x, y, dy=None, bootstrap: int = 500, seed: int = 0, x_min=None, x_
     samples = _wls(lx, ly_star, w)
 
     def stat_of(par):   # (B, 2) -> errors of exponent and amplitude
-        return {"exponent": float(np.std(par[:, 1], ddof=1)),
-                "amplitude": float(np.std(np.exp(par[:, 0]), ddof=1))}
+        return {"exponent": float(robust_sd(par[:, 1])),
+                "amplitude": float(robust_sd(np.exp(par[:, 0])))}
 
     values = {"exponent": float(b), "amplitude": float(np.exp(c))}
     stat_err = stat_of(samples)

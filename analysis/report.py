@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .controls import components, with_control
+from .fitting import binomial_error
+from .sizefits import _label
 from .table import Table, aggregate, load
 
 __all__ = ["Report", "analyze"]
@@ -27,8 +29,9 @@ class Report:
     critical: object = None            # CriticalPoint (vs=None) or dict vs-value -> CriticalPoint
     order: object = None               # OrderDiagnosis or None
     power: object = None               # PowerLawFit of xc against ``vs``, or None
-    collapse: object = None            # analysis.fss CollapseResult, or None
+    collapse: object = None            # analysis.fss CollapseResult of the main control, or None
     critical_by_control: dict = field(default_factory=dict)   # control -> CriticalPoint (vs=None)
+    collapse_by_control: dict = field(default_factory=dict)   # control -> CollapseResult (vs=None)
     figures: dict = field(default_factory=dict)   # name -> path
     notes: list = field(default_factory=list)
 
@@ -56,8 +59,8 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
     Raises ValueError if a parameter other than control, size (and vs) varies inside a
     (control, size) cell: mixing, e.g., two learning rates would give a meaningless m_c.
     """
+    from .critical import critical_point
     from .order import transition_order
-    from .transition import critical_point
 
     table = path if isinstance(path, Table) else load(path)
     if where:
@@ -106,14 +109,15 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
             cp = cp_of(sub)
             rep.critical[key[vs]] = cp
             lines += [f"{vs} = {key[vs]}:", cp.summary(), ""]
-            if np.isfinite(cp.xc_inf):
+            if np.isfinite(cp.xc_inf) and "xc_inf" not in cp.undetermined:
                 val, err = cp.xc_inf, cp.errors["xc_inf"]
             else:      # no extrapolation possible: the largest size with a crossing stands in
                 ok = np.flatnonzero(np.isfinite(cp.xc))
                 if not len(ok):
                     continue
                 val, err = cp.xc[ok[-1]], cp.xc_err[ok[-1]]
-                why = "grows with " + size if cp.limit == "grows" else "no extrapolation"
+                why = ("grows with " + size if cp.limit == "grows" else
+                       "limit not determined" if "xc_inf" in cp.undetermined else "no extrapolation")
                 notes.append(f"{vs}={key[vs]}: {control}_c at {size}={cp.sizes[ok[-1]]:g} used ({why})")
             if isinstance(key[vs], (int, float)) and key[vs] > 0 and val > 0 and err > 0:
                 xs.append(key[vs]); ys.append(val); dys.append(err)
@@ -139,13 +143,22 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
             notes.append("transition order not assessed: it needs stationary observables (time_at_teacher) "
                          "from planted and random starts (init = 'teacher' and 'random')")
     if collapse and vs is None:
-        rep.collapse = _collapse(agg, first_cp, control, size, observable, seed, notes)
-        if rep.collapse is not None and hasattr(rep.collapse, "summary"):
-            lines += ["", "data collapse" + (" (x = log " + control + ")" if first_cp.log_control else "") + ":",
-                      rep.collapse.summary()]
-            xc = getattr(rep.collapse, "xc", np.nan)
-            if first_cp.log_control and np.isfinite(xc):
-                lines.append(f"  collapse {control}_c = exp(xc) = {np.exp(xc):.5g}")
+        # the main control, then every extra one (m/d next to m: the scaled control may collapse
+        # where the raw one cannot, because its critical value does not run out of the data)
+        for c, cp in rep.critical_by_control.items():
+            agg_c = agg if c == control else aggregate(table, by=[size, c], observable=observable)
+            col = _collapse(agg_c, cp, c, size, observable, seed, notes)
+            if col is None:
+                continue
+            rep.collapse_by_control[c] = col
+            lab = _label(c)
+            lines += ["", f"data collapse of {observable} in " + (f"x = ln {lab}" if cp.log_control else lab)
+                      + f", L = {size}:", col.summary()]
+            if cp.log_control and "xc" in col.free and "xc" not in col.undetermined:
+                e = col.errors["xc"]
+                lines.append(f"  collapse {lab}_c = exp(xc) = {np.exp(col.xc):.5g} "
+                             f"± {np.exp(col.xc) * e:.2g} (total)")
+        rep.collapse = rep.collapse_by_control.get(control)
     lines += [f"note: {n}" for n in notes]
     rep.text = "\n".join(lines).rstrip() + "\n"
     if out_dir is not None:
@@ -179,27 +192,27 @@ def _check_confounders(table: Table, cell_keys):
 
 
 def _collapse(agg, cp, control, size, observable, seed, notes):
+    from .fss import collapse
+    x = agg[control].astype(float)
+    x = np.log(x) if cp.log_control else x
+    y = agg[f"{observable}_mean"]
+    dy = agg[f"{observable}_sem"]
+    if f"{observable}_k" in agg:   # binomial errors that stay > 0 at p = 0 or 1
+        dy = binomial_error(agg[f"{observable}_k"], agg[f"{observable}_n"])
+    ok = np.isfinite(y) & np.isfinite(dy) & (dy > 0)
+    finite = np.isfinite(cp.xc)
+    guess = (float(np.log(np.nanmedian(cp.xc)) if cp.log_control else np.nanmedian(cp.xc))
+             if finite.any() else None)
     try:
-        from .fss import collapse
-    except ImportError:
-        return None
-    try:
-        x = agg[control].astype(float)
-        x = np.log(x) if cp.log_control else x
-        y = agg[f"{observable}_mean"]
-        dy = agg[f"{observable}_sem"]
-        if f"{observable}_k" in agg:   # binomial errors that stay > 0 at p = 0 or 1
-            k, n = agg[f"{observable}_k"], agg[f"{observable}_n"]
-            p = (k + 0.5) / (n + 1.0)
-            dy = np.sqrt(p * (1 - p) / n)
-        ok = np.isfinite(y) & np.isfinite(dy) & (dy > 0)
-        finite = np.isfinite(cp.xc)
-        guess = float(np.log(np.nanmedian(cp.xc)) if cp.log_control else np.nanmedian(cp.xc)) if finite.any() else None
         return collapse(agg[size][ok].astype(float), x[ok], y[ok], dy[ok], xc=guess, nu=1.0,
                         fixed={"zeta": 0.0}, bootstrap=100, seed=seed)
-    except Exception as exc:       # the collapse is optional; its failure must not sink the report
-        notes.append(f"collapse not done: {type(exc).__name__}: {exc}")
+    except ValueError as exc:      # e.g. no overlap between sizes: the report goes on without it
+        notes.append(f"collapse not done: {exc}")
         return None
+
+
+def _file_part(control: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "_." else "_" for ch in control)
 
 
 def _figures(rep, table, control, size, observable, vs, out_dir):
@@ -222,23 +235,21 @@ def _figures(rep, table, control, size, observable, vs, out_dir):
         fig, axes = plots.new_axes(ncols=2)
         plots.observable_vs_control(table, c, size, observable, ax=axes[0], fit=cp)
         plots.critical_point_plot(cp, ax=axes[1])
-        save("critical_point_" + "".join(ch if ch.isalnum() or ch in "_." else "_" for ch in c), fig)
+        save("critical_point_" + _file_part(c), fig)
     if rep.order is not None:
         axes = plots.order_plot(rep.order)
         save("transition_order", axes.flat[0].figure)
     if rep.power is not None:
         fig, ax = plots.new_axes()
-        plots.power_law_plot(rep.power, ax=ax)
-        ax.set_xlabel(vs)
-        ax.set_ylabel(f"{control}_c")
+        plots.power_law_plot(rep.power, ax=ax, xlabel=plots.label(vs),
+                             ylabel=f"${plots.symbol(control)}_c$")
         save(f"{control}_c_vs_{vs}", fig)
-    if rep.collapse is not None:
-        try:
-            fig, ax = plots.new_axes()
-            plots.collapse_plot(rep.collapse, ax=ax)
-            save("collapse", fig)
-        except Exception as exc:   # plotting someone else's result object: optional
-            rep.notes.append(f"collapse figure not drawn: {exc}")
+    for c, col in rep.collapse_by_control.items():
+        cp = rep.critical_by_control[c]
+        fig, ax = plots.new_axes()
+        plots.collapse_plot(col, ax=ax, control=c, size=size, observable=observable,
+                            log_control=cp.log_control)
+        save("collapse" + ("" if c == control else "_" + _file_part(c)), fig)
     fig, ax = plots.new_axes()
     plots.phase_diagram(table, control, size, observable, ax=ax)
     save("phase_diagram", fig)

@@ -126,6 +126,19 @@ class Table:
         cols[name] = np.repeat(np.asarray(values)[None], self._n) if np.ndim(values) == 0 else values
         return Table(cols, meta=self.meta)
 
+    def to_pandas(self):
+        """The table as a ``pandas.DataFrame`` (one column per column, strings as str; ``meta`` in
+        ``DataFrame.attrs``). pandas is an optional extra: ``pip install "physsgd[pandas]"``;
+        xarray users continue with ``xarray.Dataset.from_dataframe(table.to_pandas())``."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError('Table.to_pandas needs pandas, an optional extra of physsgd: '
+                              'pip install "physsgd[pandas]" (or pip install "pandas>=1.5")') from None
+        df = pd.DataFrame({k: v for k, v in self._cols.items()})
+        df.attrs.update(self.meta)
+        return df
+
     def to_records(self) -> list[dict]:
         return [{k: _py(v[i]) for k, v in self._cols.items()} for i in range(self._n)]
 
@@ -217,12 +230,15 @@ def _as_column(values) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim == 0:
         arr = arr[None]
-    if arr.dtype.kind == "O":  # lists of python objects: try a cleaner dtype
+    if arr.dtype.kind == "S":  # bytes (e.g. strings read from HDF5): always str in a Table
+        arr = np.char.decode(arr, "utf-8")
+    elif arr.dtype.kind == "O":  # lists of python objects: try a cleaner dtype
         arr = _column_from_values(list(arr))
     return arr
 
 
 def _column_from_values(values: list) -> np.ndarray:
+    values = [v.decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else v for v in values]
     present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if present and all(isinstance(v, (bool, np.bool_)) for v in present):
         if len(present) == len(values):

@@ -942,3 +942,53 @@ def replica_training_set(teacher, student, data, seed, r, replicas, init_scale=1
     tnet = Net(teacher.activation, teacher.output, vt, ft, teacher.topology == "dense")
     X, y = draw_samples(s_train, data.P, tnet, Wt, student.N, data, True)
     return X, y, Wt, ft, W, fs
+
+# ============================================================================================
+# analysis: Houdayer-Hartmann collapse quality (slow twin of analysis.fss.quality.hh_kernel)
+# ============================================================================================
+# Written from SCIENCE.md 5.2, independently of the kernel: scale the data, then for every point
+# collect from every *other* size the two points bracketing its scaled x, fit a weighted straight
+# line through them and compare. Only points inside the scaled-x window take part, as terms and as
+# bracketing points.
+def hh_quality(size, x, y, dy, xc, nu, zeta, b=0.0, omega=1.0, window=(-np.inf, np.inf), c=0.0,
+               s=0.0):
+    """(S, n_terms, Y, dY2): the Houdayer-Hartmann S and, per point (input order), the master
+    curve value and its variance (NaN where no master curve is defined). Corrections: the
+    amplitude y / (1 + b L^-omega) and the scaling variable (x - xc) L^(1/nu) (1 + c L^-omega)
+    + s L^-omega."""
+    size, x, y, dy = (np.asarray(a, float) for a in (size, x, y, dy))
+    corr = 1.0 + b * size ** (-omega)
+    X = (x - xc) * size ** (1.0 / nu) * (1.0 + c * size ** (-omega)) + s * size ** (-omega)
+    Ys = y * size ** (-zeta / nu) / corr
+    DY = dy * size ** (-zeta / nu) / np.abs(corr)
+    inside = (X >= window[0]) & (X <= window[1])
+    Y = np.full(len(x), np.nan)
+    dY2 = np.full(len(x), np.nan)
+    terms = []
+    for p in np.flatnonzero(inside):
+        chosen = []
+        for L in np.unique(size):
+            if L == size[p]:
+                continue
+            idx = np.flatnonzero((size == L) & inside)
+            idx = idx[np.argsort(X[idx])]
+            if len(idx) < 2 or not (X[idx[0]] <= X[p] <= X[idx[-1]]):
+                continue
+            j = min(np.searchsorted(X[idx], X[p], side="right") - 1, len(idx) - 2)
+            chosen += [idx[j], idx[j + 1]]
+        if not chosen:
+            continue
+        w = 1.0 / DY[chosen] ** 2
+        xs, ys = X[chosen], Ys[chosen]
+        K, Kx, Kxx, Ky, Kxy = w.sum(), (w * xs).sum(), (w * xs ** 2).sum(), (w * ys).sum(), (w * xs * ys).sum()
+        delta = K * Kxx - Kx ** 2
+        if delta <= 1e-12 * K * Kxx:
+            continue                          # all bracketing points at one x: no line
+        b_hat = (Kxx * Ky - Kx * Kxy) / delta
+        m_hat = (K * Kxy - Kx * Ky) / delta
+        var_b, var_m, cov_bm = Kxx / delta, K / delta, -Kx / delta
+        Y[p] = m_hat * X[p] + b_hat
+        dY2[p] = var_m * X[p] ** 2 + 2 * cov_bm * X[p] + var_b
+        terms.append((Ys[p] - Y[p]) ** 2 / (DY[p] ** 2 + dY2[p]))
+    S = float(np.mean(terms)) if terms else np.inf
+    return S, len(terms), Y, dY2

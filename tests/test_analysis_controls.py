@@ -6,7 +6,7 @@ import pytest
 from analysis.controls import components, parse_control, with_control
 from analysis.report import analyze
 from analysis.table import Table
-from analysis.transition import critical_point
+from analysis.critical import critical_point
 
 SIZES = (24, 48, 96, 192)
 

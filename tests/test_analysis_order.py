@@ -152,3 +152,16 @@ def test_temperature_driven_in_depth():
     c = d.binder.crossing
     assert abs(c.x_inf - cw.TC) < 3 * c.errors["x_inf"], c.summary()
     assert abs(c.nu - 2.0) < 3 * c.errors["nu"], c.summary()
+
+
+def test_package_name_and_early_stopped_data():
+    """The package-level name is analysis.order's, and early-stopped data are not voted on."""
+    import analysis
+
+    assert analysis.transition_order is transition_order
+    t = cw.table([16, 32], [-0.05, 0.0, 0.05], T=0.7, replicas=10, steps=200, seed=5)
+    cut = t.with_column("stop", np.full(len(t), "success")).with_column("stopped_at", np.full(len(t), 50))
+    d = transition_order(cut, control="h", starts=("teacher", "minus"), bootstrap=20)
+    assert d.votes["hysteresis"] is None and d.votes["bimodality"] is None
+    assert any("stopped before the end of their window" in n for n in d.notes["bimodality"])
+    assert d.verdict == "undetermined"

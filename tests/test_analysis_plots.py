@@ -11,11 +11,11 @@ from analysis import plots
 from analysis.powerlaw import power_law
 from analysis.report import analyze
 from analysis.table import Table
+from analysis.critical import critical_point
 from analysis.order import transition_order
-from analysis.transition import critical_point
 
+from _critical_data import success_data
 from curie_weiss import table as curie_weiss_table
-from test_analysis_transition import success_data
 
 
 def _png_ok(path):
@@ -148,3 +148,67 @@ def test_analyze_with_collapse(tmp_path):
     _write_sweep(tmp_path / "res", sizes=(32, 64, 128))
     rep = analyze(tmp_path / "res", out_dir=tmp_path / "out", bootstrap=60)
     assert rep.collapse is not None or any("collapse" in n for n in rep.notes)
+
+
+def test_physics_labels():
+    assert plots.label("batch_size") == "mini-batch size $m$"
+    assert plots.label("success") == r"$P(\mathrm{success})$"
+    assert plots.label("overlap") == "overlap $q$"
+    assert plots.label("eps_g") == r"generalisation error $\epsilon_g$"
+    assert plots.symbol("batch_size/d") == "m/d" and plots.sub_c("batch_size/d") == "(m/d)_c"
+    assert plots.label("my_column") == "my column"
+
+
+def _texts(ax):
+    return " ".join(t.get_text() for t in ax.texts) + " " + ax.get_title() + " " + ax.get_xlabel()
+
+
+def test_failed_and_undetermined_fits_are_marked_on_the_figure(tmp_path):
+    from analysis.fss import collapse
+    from test_fss_honesty import _drifting
+    res = collapse(*_drifting(), fixed={"zeta": 0}, bootstrap=10)
+    assert res.failed
+    ax = res.plot()
+    assert "FAILED" in ax.get_title() and "not determined" in _texts(ax)
+    assert any(getattr(p, "get_hatch", lambda: None)() for p in ax.collections + ax.patches)
+    assert _png_ok(plots.savefig(ax, tmp_path / "failed.png"))
+    # a determined collapse: parameters on the figure, the nu used on the scaled axis
+    from _fss_fixtures import synthetic
+    good = collapse(*synthetic(7), bootstrap=10, seed=1)
+    ax = plots.collapse_plot(good, control="p", size="L")
+    assert r"\nu = " in ax.get_xlabel() and "not determined" not in _texts(ax)
+    assert "x_c" not in ax.get_title() and ax.get_legend() is not None
+
+
+def test_critical_point_plot_states_the_exponent(tmp_path):
+    cp = critical_point(success_data(0, sizes=(64, 256)), bootstrap=50)
+    ax = plots.critical_point_plot(cp)
+    assert r"$\nu = 1$ assumed" in ax.get_xlabel() and ax.get_title()
+    assert ax.get_legend() is not None
+
+
+def test_report_collapses_every_control_and_marks_what_is_not_determined(tmp_path):
+    """m_c drifting with N: the collapse in ln m fails (reported as FAILED, no number with an
+    error), the one in ln(m/d) is attempted too and drawn in its own figure."""
+    rng = np.random.default_rng(2)
+    cols = {"N": [], "d": [], "batch_size": [], "success": []}
+    for N in (9, 15, 21, 27):
+        d = N // 3
+        for m in np.unique(np.round(np.geomspace(2, 80, 14))):
+            p = 1 / (1 + np.exp(-(np.log(m / d) - np.log(4.5)) * 2.5 * N ** 0.25))
+            cols["N"] += [N] * 40
+            cols["d"] += [d] * 40
+            cols["batch_size"] += [m] * 40
+            cols["success"] += list(rng.random(40) < p)
+    rep = analyze(Table.from_arrays(**cols), controls=("batch_size/d",), bootstrap=60, out_dir=tmp_path,
+                  order_parameter=None)
+    assert set(rep.collapse_by_control) == {"batch_size", "batch_size/d"}
+    assert rep.collapse is rep.collapse_by_control["batch_size"]
+    assert _png_ok(rep.figures["collapse"]) and _png_ok(rep.figures["collapse_batch_size_d"])
+    text = rep.text
+    assert "data collapse of success in x = ln (batch_size/d)" in text
+    raw = rep.collapse_by_control["batch_size"]
+    if raw.failed:
+        block = text[text.index("data collapse of success in x = ln batch_size,"):]
+        block = block[:block.index("data collapse of success in x = ln (batch_size/d)")]
+        assert "FAILED" in block and "exp(xc)" not in block

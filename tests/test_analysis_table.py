@@ -174,3 +174,35 @@ def test_aggregate():
     assert a["ok_lo68"][1] < 1 and a["ok_hi68"][1] == 1.0 and "q_lo68" not in a
     with pytest.raises(ValueError, match="unknown column"):
         aggregate(t, by="M", observable="ok")
+
+
+def test_strings_are_str_never_bytes(tmp_path):
+    """Bytes from HDF5 (or anywhere) become str columns: no b'...' in a Table (issue 15)."""
+    t = Table({"s": np.array([b"done", b"failed"]), "o": [b"a", "b"], "n": [1, 2]})
+    assert t["s"].dtype.kind == "U" and list(t["s"]) == ["done", "failed"]
+    assert t["o"].dtype.kind == "U" and list(t["o"]) == ["a", "b"]
+    assert t.where(s="done")["n"].tolist() == [1]
+    r = Table.from_records([{"k": b"x"}, {"k": "y"}])
+    assert list(r["k"]) == ["x", "y"]
+    # a task file whose string attributes are stored as bytes (fixed-length HDF5 strings)
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        _write_task(f, _params())
+        f.attrs["status"] = np.bytes_(b"done")
+        f.attrs["params_json"] = np.bytes_(json.dumps(_params(), sort_keys=True).encode())
+    t = load(tmp_path / "b.h5")
+    for name in t.columns:
+        assert t[name].dtype.kind != "S", name
+    assert t["status"][0] == "done" and t["algorithm.kind"][0] == "Greedy"
+
+
+def test_to_pandas(task_dir, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    t = load(task_dir)
+    df = t.to_pandas()
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == t.columns and len(df) == len(t)
+    np.testing.assert_array_equal(df["overlap"].to_numpy(), t["overlap"])
+    assert df["success"].dtype == bool and df["N"].dtype.kind == "i"
+    assert all(isinstance(v, str) for v in df["status"]) and df.attrs["aliases"]["N"] == "student.N"
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)      # pandas not installed
+    with pytest.raises(ImportError, match=r"physsgd\[pandas\]"):
+        t.to_pandas()

@@ -46,7 +46,9 @@ def test_result_object_fields_and_methods():
     for p in res.free:  # total = stat (+) sys
         assert np.isclose(res.errors[p], np.hypot(res.stat_errors[p], res.sys_errors[p]))
     assert res.n_points > 0.5 * len(synthetic(7)[0])
-    assert {v.label for v in res.variants} >= {"drop L<=16", "window x0.75", "corrections"}
+    labels = {v.label for v in res.variants + res.unidentified}
+    assert labels >= {"drop L<=16", "window x0.75", "corrections (amplitude)", "corrections (scale)",
+                      "corrections (shift)"}
     assert set(res.drift) == set(res.free) and res.drift["nu"].L_min[0] == 16
     s = res.scaled()
     x, y = synthetic(7)[1], synthetic(7)[2]
@@ -89,7 +91,13 @@ def test_poor_collapse_is_flagged():
     bad = collapse(S, X, Y, DY / 3, bootstrap=0, systematics=False, s1=False)   # errors 3x too small
     assert not good.poor_collapse and "warning: S_min" not in good.summary()
     assert bad.quality > 3 and bad.n_points >= 20 and bad.poor_collapse
-    assert "warning: S_min" in bad.summary()
+    # S ~ 9 over ~70 terms: not a collapse at all, so nothing is determined
+    assert bad.failed and "do not collapse within their errors" in bad.summary()
+    mild = collapse(S, X, Y, DY / 1.5, bootstrap=20, systematics=False, s1=False)   # S ~ 2.3
+    assert not mild.failed and mild.quality > 1.5
+    from analysis.fitting import robust_sd                                  # errors scaled by sqrt(S)
+    spread = robust_sd(mild.bootstrap_values[:, mild.free.index("nu")])
+    assert mild.stat_errors["nu"] == pytest.approx(spread * np.sqrt(mild.quality), rel=1e-9)
 
 
 def test_critical_point_drifting_out_of_the_data_is_flagged():

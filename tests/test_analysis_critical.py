@@ -1,32 +1,11 @@
-"""analysis.transition: critical points on synthetic success data with known m_c(N), the error
-budget, bad input; and analysis.transition_order on Curie-Weiss data of known order."""
+"""analysis.critical: critical points on synthetic success data with known m_c(N), the limit or
+growth of m_c(N), the error budget and bad input."""
 import numpy as np
 import pytest
 
+from analysis.critical import LimitForm, _choose_limit, critical_point
 from analysis.table import Table
-from analysis.transition import LimitForm, _choose_limit, critical_point
-
-SIZES = (32, 64, 128, 256, 512)
-MC_INF, A, NU = 8.0, 40.0, 1.0
-
-
-def true_mc(N):
-    return MC_INF + A * np.asarray(N, float) ** (-1 / NU)
-
-
-def success_data(seed, sizes=SIZES, reps=64, w0=2.0, mc=true_mc, m_max=32, n_m=13):
-    """Bernoulli successes with p(m) = logistic((log m - log m_c(N)) / w(N)), w = w0 N^-1/2."""
-    rng = np.random.default_rng(seed)
-    m = np.unique(np.round(np.geomspace(2, m_max, n_m)).astype(int))
-    N_col, m_col, s_col = [], [], []
-    for N in sizes:
-        w = w0 * N ** -0.5
-        for mm in m:
-            p = 1 / (1 + np.exp(-(np.log(mm) - np.log(mc(N))) / w))
-            N_col += [N] * reps
-            m_col += [mm] * reps
-            s_col += list(rng.random(reps) < p)
-    return Table.from_arrays(N=N_col, batch_size=m_col, success=np.array(s_col))
+from _critical_data import A, MC_INF, NU, SIZES, success_data, true_mc
 
 
 def test_critical_point_one_seed():
@@ -167,22 +146,6 @@ def test_bad_input():
         critical_point(success_data(0, sizes=(32, 64)), level=1.5)
 
 
-def test_transition_order_on_curie_weiss():
-    """The order diagnosis lives in analysis.order (tests/test_analysis_order.py); here: the
-    package-level name is the new one, and early-stopped data are not voted on."""
-    import analysis
-    from analysis.order import transition_order
-    from curie_weiss import table
-
-    assert analysis.transition_order is transition_order
-    t = table([16, 32], [-0.05, 0.0, 0.05], T=0.7, replicas=10, steps=200, seed=5)
-    cut = t.with_column("stop", np.full(len(t), "success")).with_column("stopped_at", np.full(len(t), 50))
-    d = transition_order(cut, control="h", starts=("teacher", "minus"), bootstrap=20)
-    assert d.votes["hysteresis"] is None and d.votes["bimodality"] is None
-    assert any("stopped before the end of their window" in n for n in d.notes["bimodality"])
-    assert d.verdict == "undetermined"
-
-
 @pytest.mark.slow
 def test_critical_point_coverage_over_seeds():
     """20 seeds: m_c(inf) within 2 total sigma in >= 90%; per-size values within 2 total sigma in
@@ -233,3 +196,35 @@ def test_width_is_nan_for_a_size_without_a_transition():
         rows["success"] += list(rng.random(len(m)) < p)
     cp = critical_point({k: np.asarray(v) for k, v in rows.items()}, bootstrap=20, extrapolate=False)
     assert np.isnan(cp.width[-1]) and np.all(np.isfinite(cp.width[:2]))
+
+
+def _log_growth_data(seed=0):
+    """(m/d)_c(N) rising like log N: the convergent form wants 1/nu -> 0 (the quickstart case
+    that printed "(m/d)_c(inf) = 11.2 ± 6" beside per-size values 4.3-5.0)."""
+    return success_data(seed, sizes=(9, 15, 21, 27, 33), mc=lambda N: 4.0 + 0.6 * np.log(np.asarray(N, float)),
+                        m_max=20, n_m=17, reps=80)
+
+
+def test_limit_at_the_lower_edge_of_1_over_nu_is_not_determined():
+    cp = critical_point(_log_growth_data(), bootstrap=100)
+    ext = cp.extrapolation
+    if not ext.lower_edge:
+        pytest.skip("this realisation does not run 1/nu to its edge")
+    assert {"xc_inf", "nu"} <= set(cp.undetermined)
+    assert np.isnan(cp.errors["xc_inf"]) and np.isnan(cp.errors["nu"])
+    text = cp.summary()
+    assert "batch_size_c(inf): not determined" in text and "nu fitted: not determined" in text
+
+
+def test_critical_point_is_built_once():
+    """The result is frozen; what it reports is derived from its parts."""
+    import dataclasses
+    cp = critical_point(success_data(1, sizes=(64, 128, 256, 512)), bootstrap=60)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cp.xc_inf = 3.0
+    assert cp.values == cp.extrapolation.values and cp.errors == cp.extrapolation.errors
+    assert cp.kappa == cp.growth.exponent and cp.growth_law is cp.growth
+    for v in cp.variants:              # every variant pairs with the central bootstrap
+        for p, s in v.stat_errors.items():
+            if p not in cp.undetermined:
+                assert s >= cp.stat_errors[p] - 1e-12
