@@ -212,8 +212,13 @@ def _bimodality(t, control, size, column, init, starts, targets, min_replicas, n
 
 def _bimodality_vote(bm: Bimodality, size, notes):
     S = np.flatnonzero(bm.stationary)
-    desc = ", ".join(f"{size}={bm.sizes[i]:g} at {bm.x_near[i]:g}: {'two modes' if bm.bimodal[i] else 'one mode'}"
-                     f" (dBIC = {bm.delta_bic[i]:.3g}, ln(peak/valley) = {bm.valley[i]:.2g})" for i in S)
+    def one(i):
+        w = float(np.nanmin(bm.weights[i]))
+        small = not bm.bimodal[i] and w < _MIN_WEIGHT      # a few outliers are not a phase
+        verdict = "two modes" if bm.bimodal[i] else f"one mode ({w:.0%} outliers)" if small else "one mode"
+        return (f"{size}={bm.sizes[i]:g} at {bm.x_near[i]:g}: {verdict}"
+                f" (dBIC = {bm.delta_bic[i]:.3g}, ln(peak/valley) = {bm.valley[i]:.2g})")
+    desc = ", ".join(one(i) for i in S)
     if len(S) < 2:
         notes.append(f"{len(S)} size(s) with a stationary distribution near the threshold: no vote"
                      + (f" ({desc})" if desc else ""))
