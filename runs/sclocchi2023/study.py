@@ -461,6 +461,11 @@ def fig_exponents_vs_N(sfits, top, path):
             ("wperp", r"$e_\perp$ from $\|w_\perp\|/T \propto P^{e_\perp}$", lambda c: 0.0),
             ("tstar", r"$b$ from $t^*/T \propto P^{b}$ (exact stop)", None))
     for ax, (o, title, target) in zip(axes, spec):
+        if not any(rec.get(o) is not None for fits in (sfits, top) for rec in fits.values()):
+            why = ("exact stopping steps\nnot computed at this scale" if o == "tstar"
+                   else "fewer than 3 sizes")
+            ax.text(0.5, 0.5, f"not determined:\n{why}", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9)
         for chi in chis:
             Ns = sorted(n for c, n in sfits if c == chi)
             for fits, kw, lab in ((sfits, dict(mfc="none", ls="--"), "all P"),
