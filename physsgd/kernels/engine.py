@@ -105,7 +105,7 @@ def sgd_buffers(cfg, K, F):
             np.empty(K), np.empty(K))     # Xb, yb, momentum buffer, C, h, h0, dfdh
 
 
-@njit
+@njit(inline="always")   # one call site; its ~20 array arguments cost reference counting every step
 def sgd_move(cfg, s, W, W0, fields, v, src, buf):
     """One SGD step on a fresh batch: (batch error before the update, weights finite)."""
     Xb, yb, mom, C, h, h0, dfdh = buf
@@ -121,7 +121,7 @@ def greedy_buffers(cfg, K, F):
     # Xb, yb, XT (greedy moves read the batch one input row at a time), HT, f, wrong, flip order
 
 
-@njit
+@njit(inline="always")
 def greedy_move(cfg, s, W, W0, fields, v, src, buf):
     """One greedy sweep (every weight proposed once, random order) on one batch, or with a fresh
     batch before every proposal: (fraction of batch errors before the moves, True)."""
@@ -159,7 +159,7 @@ def bits_buffers(cfg, K, F, src):
             np.arange(K * F), teacher, Xset, Yset)      # X, Y, valid, state, flip order, ...
 
 
-@njit
+@njit(inline="always")
 def bits_move(cfg, s, W, W0, fields, v, src, buf):
     """One greedy sweep on the bit-level path: a fresh packed batch (online: the float path's
     words; finite data: the same rows as next_batch), then bits.sweep."""
@@ -234,6 +234,41 @@ def _track(cfg, step, on, ctr):
         ctr[C_ON] += 1 if on else 0
 
 
+@njit(inline="always")
+def _sums(cfg, step, berr, ctr, acc):
+    """The running sums of every step > 0: batch errors (the training error between records) and,
+    under batch_eps, the window's batch errors."""
+    acc[A_RUN_ERR] += berr
+    ctr[C_RUN_N] += 1
+    if cfg.batch_eps and cfg.window_start <= step - 1 <= cfg.window_stop:
+        acc[A_BATCH_ERR] += berr      # the error of the state after step - 1
+        ctr[C_BATCH_N] += 1
+
+
+@njit(inline="always")
+def quiet_step(cfg, step, berr, finite, W, ctx, ctr, acc):
+    """Most steps need only the running sums and, under a weights rule, the teacher check: do
+    those and return True; return False (doing nothing) when the step needs ``observe`` (step 0,
+    divergence, a probe, a record, a stop check). Inlined into the loops: a call of ``observe``
+    passes ~40 arrays, whose reference counting alone was ~1 us per step, a quarter of an online
+    SGD step at m = 1."""
+    record_steps = ctx[11]
+    if step == 0 or not finite:
+        return False
+    rec = ctr[C_REC]
+    if rec < record_steps.shape[0] and step == record_steps[rec]:
+        return False
+    if step % cfg.probe_every == 0 or step == cfg.window_stop:
+        return False
+    if cfg.stop_rule != STOP_NONE and step % cfg.check_every == 0:
+        return False
+    _sums(cfg, step, berr, ctr, acc)
+    if cfg.teacher_rule != RULE_EPS:
+        W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps = ctx
+        _track(cfg, step, is_on_teacher(cfg, W, W0, fields_s, vs, Wt, same_field, Xte, yte, scratch), ctr)
+    return True
+
+
 @njit
 def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
     """Everything measured after the move of ``step`` (step 0: the initial state): divergence,
@@ -246,11 +281,7 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
         ctr[C_STOP] = step
         return True
     if step > 0:
-        acc[A_RUN_ERR] += berr
-        ctr[C_RUN_N] += 1
-        if cfg.batch_eps and cfg.window_start <= step - 1 <= cfg.window_stop:
-            acc[A_BATCH_ERR] += berr      # the error of the state after step - 1
-            ctr[C_BATCH_N] += 1
+        _sums(cfg, step, berr, ctr, acc)
     rec = ctr[C_REC]
     is_record = rec < record_steps.shape[0] and step == record_steps[rec]
     in_window = cfg.window_start <= step <= cfg.window_stop
@@ -382,7 +413,7 @@ def _measured(cfg, r, rec_before, W, ctx, ctr, out):
     """measure=[...] (SGD only, curvature.py): when observe has just filled a record slot, take
     the measures there, at the same weights. Called from run_sgd, not from observe, so that the
     greedy kernel never compiles them."""
-    if cfg.measure != 0 and ctr[C_REC] > rec_before:
+    if ctr[C_REC] > rec_before:
         measure_record(cfg, r, ctr[C_REC] - 1, W, ctx[0], ctx[1], ctx[2], ctx[10], out)
 
 
@@ -396,10 +427,14 @@ def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
     step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
     while True:
-        rec = ctr[C_REC]
-        stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
-        _measured(cfg, r, rec, W, ctx, ctr, out)
-        if stop or step >= cfg.total_steps:
+        if not quiet_step(cfg, step, berr, finite, W, ctx, ctr, acc):
+            rec = ctr[C_REC]
+            stop = observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out)
+            if cfg.measure != 0:
+                _measured(cfg, r, rec, W, ctx, ctr, out)
+            if stop:
+                break
+        if step >= cfg.total_steps:
             break
         step += 1
         berr, finite = sgd_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
@@ -417,7 +452,12 @@ def run_greedy(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yus
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
     step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
-    while not observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out) and step < cfg.total_steps:
+    while True:
+        if not quiet_step(cfg, step, berr, finite, W, ctx, ctr, acc):
+            if observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
+                break
+        if step >= cfg.total_steps:
+            break
         step += 1
         berr, finite = greedy_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
     finish(cfg, r, W, ctx, ctr, acc, out)
@@ -432,7 +472,12 @@ def run_greedy_bits(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
     step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
-    while not observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out) and step < cfg.total_steps:
+    while True:
+        if not quiet_step(cfg, step, berr, finite, W, ctx, ctr, acc):
+            if observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
+                break
+        if step >= cfg.total_steps:
+            break
         step += 1
         berr, finite = bits_move(cfg, s_train, W, W0, fields_s, vs, src, buf)
     finish(cfg, r, W, ctx, ctr, acc, out)

@@ -89,7 +89,7 @@ def output(act, out, v, h):
     return f
 
 
-@njit
+@njit(inline="always")
 def predict(out, f):
     """Label: f itself for regression (sum), sign(f) for classifiers."""
     if out == SUM:

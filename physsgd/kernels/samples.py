@@ -94,7 +94,7 @@ def batch_start(cfg, s, order, pos, m):
     return start
 
 
-@njit
+@njit(inline="always")
 def next_batch(cfg, s, Xb, yb, src):
     """Fill the batch (Xb, yb) from the data source src = (Xtr, ytr, order, pos, Wt, fields_t,
     vt, ht): fresh samples when the training set is empty (online), else the rows batch_start

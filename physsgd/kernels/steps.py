@@ -156,7 +156,7 @@ def _raw_output(cfg, v, Hmu, k, hk, scale):
     return f
 
 
-@njit
+@njit(inline="always")
 def _vote_output(cfg, v, fmu, k, new_sign):
     """Output of sign units after unit k's vote turns to new_sign (it was -new_sign): exact
     integer vote counts and +-1 products, O(1)."""
@@ -165,7 +165,7 @@ def _vote_output(cfg, v, fmu, k, new_sign):
     return fmu + 2.0 * v[k] * new_sign
 
 
-@njit
+@njit(inline="always")   # the sweep's inner loop: a call per proposal cost ~2x the sweep
 def propose_flip(cfg, s, W, fields, v, XT, yb, HT, f, wrong, idx):
     """Propose flipping weight idx (= k * F + j); apply it if accepted. Returns the accepted dE.
 
@@ -220,7 +220,7 @@ def greedy_sweep(cfg, s, W, fields, v, XT, yb, HT, f, wrong, order):
     return E_before / XT.shape[1]
 
 
-@njit
+@njit(inline="always")
 def accept_move(cfg, s, dE):
     if dE < 0:
         return True
