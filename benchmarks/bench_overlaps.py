@@ -134,7 +134,9 @@ def report(rows, meta):
            f"best of {meta['rounds']} interleaved rounds of ~{meta['target']} s CPU each.",
            "- CPU = the process's CPU time (the work, insensitive to waiting for a core); wall = "
            "elapsed time. The machine is shared: absolute rates move with the load, ratios within "
-           "a row come from the same rounds.", "",
+           "a row come from the same rounds. The wall column subtracts a 2-step call's wall time, "
+           "which the load inflates at random: where it disagrees with the CPU column, the CPU "
+           "column is the step's cost.", "",
            "| N | K=M | m | direct samples/s (CPU) | direct, whole call incl. set-up (CPU) "
            "| chain samples/s (CPU) | chain ÷ direct (CPU) "
            "| chain ÷ direct (wall) | chain rate ÷ its rate at N=10³ |",
