@@ -220,7 +220,8 @@ def figure_trajectories(traj, inst, path):
         ax.set_xlabel(r"$\alpha$ = samples / $N$")
         ax.set_ylabel(r"$\epsilon_g$")
         ax.set_ylim(max(1e-6, p / 1e3), 1.0)
-        ax.set_title(f"K = M = {K}, lr = {inst[K].lr}: exact chain, a few replicas per N")
+        ax.set_title(f"$K = M = {K}$, $\\eta = {inst[K].lr}$: exact overlap chain, "
+                     f"{len(traj[K][Ns[0]][1])} replicas per $N$")
         ax.legend(fontsize=7, loc="lower left")
     return _save(fig, path)
 
@@ -276,7 +277,7 @@ def figure_escape_vs_N(summary, fits, inst, path):
     ax.set_xscale("log")
     ax.set_xlabel("$N$")
     ax.set_ylabel(r"escape time $\alpha_{\rm esc}$")
-    ax.set_title(r"plateau escape ($\epsilon_g < \epsilon_g^*/10$) vs $N$, lr = 0.5")
+    ax.set_title(r"mean escape time from the plateau ($\epsilon_g < \epsilon_g^*/10$), $\eta = 0.5$")
     ax.legend(fontsize=7)
     ax2.set_xscale("log")
     ax2.set_xlabel("$N$")
@@ -305,6 +306,6 @@ def figure_distribution(data, inst, path):
                 label=f"$-\\ln|A|$, $A$ isotropic Gaussian in {dim} dim" + (" (assumed)" if dim > 1 else ""))
         ax.set_xlabel(r"$\lambda\,(\alpha_{\rm esc} - \langle\alpha_{\rm esc}\rangle)$")
         ax.set_ylabel("density")
-        ax.set_title(f"K = M = {K}: law of the escape time ($\\lambda = {inst[K].lam:.4f}$)")
+        ax.set_title(f"$K = M = {K}$: law of the escape time ($\\lambda = {inst[K].lam:.4f}$)")
         ax.legend(fontsize=7)
     return _save(fig, path)
