@@ -247,16 +247,17 @@ def figure_escape_vs_N(summary, fits, inst, path):
         xs = np.geomspace(N.min(), N.max(), 50)
         if f is not None:
             ax.plot(xs, f["a"] + f["b"] * np.log(xs), "-", color=colors[K], lw=1,
-                    label=f"fit $a + b\\,\\ln N$ ($N \\geq 10^{{{round(math.log10(f['N_min']))}}}$): "
-                          f"$b = {f['b']:.1f} \\pm {f['db']:.1f}$")
+                    label=f"K = {K}: fit $a + b\\,\\ln N$ ($N \\geq 10^{{{round(math.log10(f['N_min']))}}}$): "
+                          f"$b = {f['b']:.1f} \\pm {f['db']:.1f}$, $\\chi^2$/dof = {f['chi2']:.1f}/{f['dof']}")
             x_mid = np.exp(np.mean(np.log(N[ok][N[ok] >= f["N_min"]])))
             y_mid = f["a"] + f["b"] * math.log(x_mid)
         else:
             x_mid = np.exp(np.mean(np.log(N[ok])))
             y_mid = float(np.interp(math.log(x_mid), np.log(N[ok]), mean[ok]))
-            ax.plot([], [], " ", label=f"K = {K}: fit not determined (fewer than 3 sizes)")
+            ax.plot([], [], " ", label=f"K = {K}: fit not determined (fewer than 3 sizes "
+                                        f"with $N \\geq 10^3$ and no censored replica)")
         ax.plot(xs, y_mid + inst[K].slope * (np.log(xs) - math.log(x_mid)), "--", color=colors[K],
-                lw=1, label=f"predicted slope $1/(2\\lambda) = {inst[K].slope:.1f}$")
+                lw=1, label=f"K = {K}: predicted slope $1/(2\\lambda) = {inst[K].slope:.1f}$ (no free parameter)")
         for r in rows:
             if not np.isfinite(r["mean"]):
                 ax.annotate("mean not determined\n(censored replicas)", (r["N"], r.get("median", 0)),
@@ -271,9 +272,10 @@ def figure_escape_vs_N(summary, fits, inst, path):
                      label=f"K = {K}: noiseless ODE from the same initial overlaps")
         dim = inst[K].multiplicity
         pred = log_amplitude_sd(dim) / inst[K].lam
-        ax2.axhline(pred, color=colors[K], ls="--", lw=1,
-                    label=f"K = {K}: $N\\to\\infty$ prediction (isotropic Gaussian amplitude, "
-                          f"{dim}-dim unstable space{', assumed' if dim > 1 else ''})")
+        ax2.axhline(pred, color=colors[K], ls="--" if dim == 1 else ":", lw=1,
+                    label=f"K = {K}: $N\\to\\infty$ prediction $\\pi/(2\\sqrt{{2}}\\,\\lambda)$ (1-dim unstable mode)"
+                    if dim == 1 else
+                    f"K = {K}: isotropic {dim}-dim amplitude, reference only (linear theory does not give it)")
     ax.set_xscale("log")
     ax.set_xlabel("$N$")
     ax.set_ylabel(r"escape time $\alpha_{\rm esc}$")
