@@ -260,8 +260,12 @@ def figure_escape_vs_N(summary, fits, inst, path):
                 lw=1, label=f"K = {K}: predicted slope $1/(2\\lambda) = {inst[K].slope:.1f}$ (no free parameter)")
         for r in rows:
             if not np.isfinite(r["mean"]):
-                ax.annotate("mean not determined\n(censored replicas)", (r["N"], r.get("median", 0)),
-                            fontsize=7, color=colors[K])
+                y = r["median"] if np.isfinite(r.get("median", np.nan)) else ALPHA_MAX[K]
+                ax.plot([r["N"]], [y], "^" if np.isfinite(r.get("median", np.nan)) else "v",
+                        mfc="none", color=colors[K])
+                ax.annotate(f"K = {K}: mean not determined\n({r['censored']} of {r['n']} censored; "
+                            + ("median shown)" if np.isfinite(r.get("median", np.nan)) else "budget shown)"),
+                            (r["N"], y), fontsize=7, color=colors[K])
         sd = np.array([r["sd"] for r in rows])
         sd_err = np.array([r["sd_err"] for r in rows])
         ax2.errorbar(N[ok], sd[ok], yerr=sd_err[ok], fmt="o-", color=colors[K], capsize=3,
