@@ -289,8 +289,19 @@ def figure_escape_vs_N(summary, fits, inst, path):
     ax2.set_xlabel("$N$")
     ax2.set_ylabel(r"spread sd($\alpha_{\rm esc}$)")
     ax2.set_title("replica-to-replica spread of the escape time")
-    ax2.legend(fontsize=7)
+    top = max(np.nanmax([r["sd"] + r["sd_err"] for rows in summary.values() for r in rows]),
+              max(log_amplitude_sd(i.multiplicity) / i.lam for i in inst.values()))
+    ax2.set_ylim(0, 1.75 * top)          # the legend above the data, every reference line visible
+    ax2.legend(fontsize=7, loc="upper center")
     return _save(fig, path)
+
+
+def law_size(data, K, n_min=1000):
+    """The size whose escape times test the law of lambda (alpha_esc - mean): the law is the same
+    at every N, so the N >= n_min (the ln N regime) with all replicas escaped and the most of them."""
+    Ns = [N for k, N in data if k == K and not data[(k, N)]["censored"].any()]
+    big = [N for N in Ns if N >= n_min] or Ns
+    return max(big, key=lambda N: (data[(K, N)]["replicas"], N))
 
 
 def figure_distribution(data, inst, path):
@@ -300,16 +311,16 @@ def figure_distribution(data, inst, path):
     Ks = sorted({K for K, _ in data})
     fig, axes = plt.subplots(1, len(Ks), figsize=(6 * len(Ks), 4.2), squeeze=False)
     for ax, K in zip(axes[0], Ks):
-        Ns = [N for k, N in data if k == K and not data[(k, N)]["censored"].any()]
-        N = max(Ns)
+        N = law_size(data, K)
         a = data[(K, N)]["alpha"]
         u = inst[K].lam * (a - a.mean())
-        ax.hist(u, bins=30, density=True, alpha=0.6, label=f"chain, $N = 10^{{{round(math.log10(N))}}}$, "
+        ax.hist(u, bins=max(8, min(40, int(2 * a.size ** (1 / 3)))), density=True, alpha=0.6, label=f"chain, $N = 10^{{{round(math.log10(N))}}}$, "
                 f"{a.size} replicas")
         us = np.linspace(u.min() - 1, u.max() + 1, 300)
         dim = inst[K].multiplicity
         ax.plot(us, escape_density(us, dim), "k-",
-                label=f"$-\\ln|A|$, $A$ isotropic Gaussian in {dim} dim" + (" (assumed)" if dim > 1 else ""))
+                label=f"$-\\ln|A|$, $A$ isotropic Gaussian in {dim} dim" + (" (reference only)" if dim > 1 else
+                                                                   " (no free parameter)"))
         ax.set_xlabel(r"$\lambda\,(\alpha_{\rm esc} - \langle\alpha_{\rm esc}\rangle)$")
         ax.set_ylabel("density")
         ax.set_title(f"$K = M = {K}$: law of the escape time ($\\lambda = {inst[K].lam:.4f}$)")
