@@ -202,9 +202,10 @@ def labels():
 
 
 def at_control():
-    """A control value: None, a number, or a dict size -> number."""
+    """A control value: None, a number, a dict size -> number, or a Thresholds result (its
+    per-size window middles)."""
     def check(name, value):
-        if value is None:
+        if value is None or (hasattr(value, "midpoint") and hasattr(value, "sizes")):
             return
         if isinstance(value, dict):
             for k, v in value.items():

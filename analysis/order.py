@@ -157,13 +157,15 @@ def _valley(mu, var, w):
     (two components need not make two modes: a skewed or flat-topped peak is fitted by two)."""
     sd = np.sqrt(var)
     x = np.linspace(mu[0] - 3 * sd[0], mu[1] + 3 * sd[1], 2001)
-    dens = (w[:, None] * stats.norm.pdf(x[None], mu[:, None], sd[:, None])).sum(0)
+    # in log space: between two narrow, well separated modes the density underflows to 0
+    dens = special.logsumexp(np.log(w)[:, None] + stats.norm.logpdf(x[None], mu[:, None], sd[:, None]),
+                             axis=0)
     inner = np.flatnonzero((dens[1:-1] > dens[:-2]) & (dens[1:-1] >= dens[2:])) + 1
     if len(inner) < 2:
         return 0.0
     top = inner[np.argsort(dens[inner])[-2:]]
     a, b = np.sort(top)
-    return float(math.log(min(dens[a], dens[b]) / dens[a:b + 1].min()))
+    return float(min(dens[a], dens[b]) - dens[a:b + 1].min())
 
 
 def _bimodality(t, control, size, column, init, starts, targets, min_replicas, notes):
@@ -210,8 +212,13 @@ def _bimodality(t, control, size, column, init, starts, targets, min_replicas, n
 
 def _bimodality_vote(bm: Bimodality, size, notes):
     S = np.flatnonzero(bm.stationary)
-    desc = ", ".join(f"{size}={bm.sizes[i]:g} at {bm.x_near[i]:g}: {'two modes' if bm.bimodal[i] else 'one mode'}"
-                     f" (dBIC = {bm.delta_bic[i]:.3g}, ln(peak/valley) = {bm.valley[i]:.2g})" for i in S)
+    def one(i):
+        w = float(np.nanmin(bm.weights[i]))
+        small = not bm.bimodal[i] and w < _MIN_WEIGHT      # a few outliers are not a phase
+        verdict = "two modes" if bm.bimodal[i] else f"one mode ({w:.0%} outliers)" if small else "one mode"
+        return (f"{size}={bm.sizes[i]:g} at {bm.x_near[i]:g}: {verdict}"
+                f" (dBIC = {bm.delta_bic[i]:.3g}, ln(peak/valley) = {bm.valley[i]:.2g})")
+    desc = ", ".join(one(i) for i in S)
     if len(S) < 2:
         notes.append(f"{len(S)} size(s) with a stationary distribution near the threshold: no vote"
                      + (f" ({desc})" if desc else ""))

@@ -28,6 +28,7 @@ class Report:
     aggregated: Table = field(repr=False)
     critical: object = None            # CriticalPoint (vs=None) or dict vs-value -> CriticalPoint
     order: object = None               # OrderDiagnosis or None
+    thresholds: object = None          # Thresholds (planted and other start) or None
     power: object = None               # PowerLawFit of xc against ``vs``, or None
     collapse: object = None            # analysis.fss CollapseResult of the main control, or None
     critical_by_control: dict = field(default_factory=dict)   # control -> CriticalPoint (vs=None)
@@ -77,11 +78,19 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
     control, controls = derived[0], [c for c in derived[1:] if c != derived[0]]
     for name in [control, size, observable] + ([vs] if vs else []):
         table._check(name)
+    # two starts (init = "teacher" and "random"): the critical points are the other start's (where
+    # the student has to find the teacher); both starts give the thresholds and the window
+    both, starts = table, _starts(table)
+    if starts:
+        table = table.where(init=starts[1])
     keys = [vs] if vs else []
     # the columns a derived control is made of are part of the cell (m and d at fixed m/d)
     _check_confounders(table, keys + [size, control] + [p for c in [control] + controls
                                                          for p in components(c)])
     notes: list[str] = []
+    if starts:
+        notes.append(f"critical points from the init={starts[1]!r} rows; the init={starts[0]!r} (planted) rows "
+                     f"enter the thresholds, the hysteresis window and the transition order")
     agg = aggregate(table, by=keys + [size, control], observable=observable)
     rep = Report(text="", table=table, aggregated=agg, notes=notes)
     kw = dict(control=control, size=size, observable=observable, level=level, method=method,
@@ -129,12 +138,23 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
             notes.append(f"power law against {vs} needs >= 2 values with a critical point")
     lines.append("")
 
-    first_cp = rep.critical if vs is None else next(iter(rep.critical.values()), None)
-    if order_parameter and order_parameter in table and vs is None:
-        starts = np.unique(np.asarray(table["init"]).astype(str)) if "init" in table else []
-        if "time_at_teacher" in table and "teacher" in starts and "random" in starts:
+    if starts and vs is None:
+        y = np.asarray(both[observable], float)
+        if np.all(np.isfinite(y)) and np.all((y >= 0) & (y <= 1)):
+            from .stationary import thresholds
             try:
-                rep.order = transition_order(table, control=control, size=size, distribution=order_parameter,
+                rep.thresholds = thresholds(both, control=control, size=size, observable=observable,
+                                            starts=starts, level=level, method=method,
+                                            bootstrap=bootstrap, seed=seed, nu=nu)
+                lines += ["", rep.thresholds.summary()]
+            except ValueError as exc:
+                notes.append(f"thresholds from both starts not determined: {exc}")
+        else:
+            notes.append(f"thresholds from both starts need {observable!r} in [0, 1] for every row")
+    if order_parameter and order_parameter in both and vs is None:
+        if "time_at_teacher" in both and starts == ("teacher", "random"):
+            try:
+                rep.order = transition_order(both, control=control, size=size, distribution=order_parameter,
                                              seed=seed)
                 lines.append(rep.order.summary())
             except ValueError as exc:
@@ -159,7 +179,7 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
                 lines.append(f"  collapse {lab}_c = exp(xc) = {np.exp(col.xc):.5g} "
                              f"± {np.exp(col.xc) * e:.2g} (total)")
         rep.collapse = rep.collapse_by_control.get(control)
-    lines += [f"note: {n}" for n in notes]
+    lines += [""] + [f"note: {n}" for n in notes]
     rep.text = "\n".join(lines).rstrip() + "\n"
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
@@ -169,6 +189,20 @@ def analyze(path, control: str = "batch_size", size: str = "N", observable: str 
         if figures:
             rep.figures = _figures(rep, table, control, size, observable, vs, out_dir)
     return rep
+
+
+def _starts(table: Table):
+    """(planted, other) labels of the ``init`` column when it has two starts, else None."""
+    if "init" not in table:
+        return None
+    values = sorted(np.unique(np.asarray(table["init"]).astype(str)).tolist())
+    if len(values) < 2:
+        return None
+    if "teacher" not in values or len(values) > 2:
+        raise ValueError(f"column 'init' has the starts {values}: analyze compares the planted start "
+                         f"'teacher' with one other; keep two with Table.where(mask=...) or one with "
+                         f"where={{'init': 'random'}}")
+    return ("teacher", next(v for v in values if v != "teacher"))
 
 
 def _check_confounders(table: Table, cell_keys):
@@ -236,6 +270,11 @@ def _figures(rep, table, control, size, observable, vs, out_dir):
         plots.observable_vs_control(table, c, size, observable, ax=axes[0], fit=cp)
         plots.critical_point_plot(cp, ax=axes[1])
         save("critical_point_" + _file_part(c), fig)
+    if rep.thresholds is not None:
+        fig, axes = plots.new_axes(ncols=2)
+        plots.thresholds_plot(rep.thresholds, ax=axes[0], kind="curves")
+        plots.thresholds_plot(rep.thresholds, ax=axes[1], kind="window")
+        save("thresholds", fig)
     if rep.order is not None:
         axes = plots.order_plot(rep.order)
         save("transition_order", axes.flat[0].figure)

@@ -17,7 +17,7 @@ from scipy.optimize import least_squares
 from .fitting import binomial_error
 from .table import Table
 
-__all__ = ["METHODS"]   # the helpers below are shared with analysis.critical and analysis.transition
+__all__ = ["METHODS"]   # the helpers below are shared with analysis.critical
 
 METHODS = ("logistic", "probit", "interpolate")
 _RIDGE = 1.0 / 50.0 ** 2          # weak prior on the standardised slope: keeps perfectly separated

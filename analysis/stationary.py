@@ -162,10 +162,9 @@ class Thresholds:
         L.append(f"  hysteresis window with {self.size}: {self.trend} ({self.trend_reason})")
         for name, cp in ((p, self.planted), (o, self.other)):
             lim = getattr(cp, "limit", "")
-            if lim == "grows" and cp.growth_law is not None:
-                g = cp.growth_law
-                L.append(f"  {name}: {c}_c grows as {self.size}^kappa, kappa = {g.kappa:.3g} ± "
-                         f"{g.errors['kappa']:.2g} (stat ⊕ sys)")
+            if lim == "grows" and np.isfinite(getattr(cp, "kappa", np.nan)):
+                L.append(f"  {name}: {c}_c grows as {self.size}^kappa, kappa = {cp.kappa:.3g} ± "
+                         f"{cp.errors['kappa']:.2g} (stat ⊕ sys)")
             elif np.isfinite(getattr(cp, "xc_inf", np.nan)):
                 L.append(f"  {name}: {c}_c(inf) = {cp.xc_inf:.4g} ± {cp.errors['xc_inf']:.2g} "
                          f"(stat {cp.stat_errors['xc_inf']:.2g}, sys {cp.sys_errors['xc_inf']:.2g}); "

@@ -504,7 +504,7 @@ def cmd_quickstart(args) -> int:
                     "compiles the analysis kernels, up to a minute) ...")
         try:
             # m_c(N) with its growth law, and m/d: if m_c grows like d, (m/d)_c(N) has a limit
-            rep = analyze(results, control="batch_size", size="N", observable="success", out_dir=out,
+            rep = analyze(results, control="batch_size", size="N", observable="time_at_teacher", out_dir=out,
                           controls=QUICKSTART_CONTROLS)
             if rep is not None and not isinstance(rep, (dict, list)):
                 print(rep)

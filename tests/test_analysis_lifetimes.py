@@ -129,3 +129,16 @@ def test_figures(tmp_path):
     assert os.path.getsize(plots.savefig(fig, tmp_path / "lifetimes.png")) > 5000
     with pytest.raises(ValueError, match="kind="):
         lt.plot(kind="pie")
+
+
+def test_at_accepts_a_thresholds_result():
+    """at=Thresholds (the documented way: compare the lifetimes at each size's window middle)
+    passes the argument checks and picks each size's midpoint."""
+    import curie_weiss as cw
+    from analysis.stationary import thresholds
+
+    t = cw.field_driven()
+    th = thresholds(t, control="h", starts=("teacher", "minus"), bootstrap=20)
+    lt = lifetimes(t, control="h", start="teacher", at=th)
+    assert any("window middle" in n for n in lt.notes), lt.notes
+    assert set(lt.at) <= set(float(N) for N in th.sizes) and lt.at

@@ -212,3 +212,42 @@ def test_report_collapses_every_control_and_marks_what_is_not_determined(tmp_pat
         block = text[text.index("data collapse of success in x = ln batch_size,"):]
         block = block[:block.index("data collapse of success in x = ln (batch_size/d)")]
         assert "FAILED" in block and "exp(xc)" not in block
+
+
+def test_analyze_two_starts_reports_thresholds_and_window(tmp_path):
+    """A table with planted and other starts: critical points from the other start, thresholds
+    and the hysteresis window from both (Curie-Weiss in the field: a window that opens with N)."""
+    import curie_weiss as cw
+    rep = analyze(cw.field_driven(), control="h", size="N", observable="time_at_teacher",
+                  bootstrap=40, collapse=False, out_dir=tmp_path)
+    assert set(np.unique(rep.table["init"]).astype(str)) == {"minus"}
+    assert rep.thresholds is not None and rep.thresholds.starts == ("teacher", "minus")
+    assert "thresholds where <time_at_teacher> = 0.5" in rep.text and "hysteresis window" in rep.text
+    assert "critical points from the init='minus' rows" in rep.text
+    assert _png_ok(rep.figures["thresholds"])
+
+
+def test_analyze_two_starts_growing_thresholds(tmp_path):
+    """Thresholds that grow like N (m_1/2 = 2 N, no window): the summary states the growth law
+    of both starts, and the window is not called open."""
+    rng = np.random.default_rng(3)
+    cols = {k: [] for k in ("N", "batch_size", "init", "time_at_teacher", "replica")}
+    for N in (16, 32, 64, 128):
+        for m in np.unique(np.round(2 * N * np.exp(np.linspace(-1, 1, 9)))).astype(int):
+            p = 1 / (1 + np.exp(-(np.log(m) - np.log(2 * N)) / 0.15))
+            for start in ("teacher", "random"):
+                v = np.clip(rng.binomial(40, p, 24) / 40, 0, 1)
+                cols["N"] += [N] * 24; cols["batch_size"] += [m] * 24; cols["init"] += [start] * 24
+                cols["time_at_teacher"] += v.tolist(); cols["replica"] += list(range(24))
+    rep = analyze(Table.from_arrays(**cols), observable="time_at_teacher", bootstrap=60,
+                  collapse=False, order_parameter=None)
+    assert rep.thresholds.planted.limit == "grows", rep.thresholds.summary()
+    assert "teacher: batch_size_c grows as N^kappa, kappa = " in rep.text
+    assert rep.thresholds.trend != "grows", rep.thresholds.trend_reason
+
+
+def test_analyze_refuses_three_starts():
+    t = Table.from_arrays(N=[8] * 3, batch_size=[4] * 3, init=["teacher", "random", "minus"],
+                          time_at_teacher=[1.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="column 'init' has the starts"):
+        analyze(t, observable="time_at_teacher", collapse=False, figures=False)

@@ -111,7 +111,14 @@ def test_quickstart_config_shipped_in_package_matches_runs():
     from physsgd.sweep import load_config
     sw = load_config(packaged)
     assert {t.params["algorithm"]["kind"] for t in sw.tasks} == {"Greedy"}
-    assert len(sw.axes["N"]) >= 3 and min(sw.axes["batch_size"]) <= 4
+    assert len(sw.axes["N"]) >= 3
+    # the phase, not a first passage: no early stop, both starts, m bracketing m_1/2 ~ 5 d per size
+    assert {t.params["run"].get("stop") for t in sw.tasks} == {None}
+    assert {t.params["run"]["init"] for t in sw.tasks} == {"random", "teacher"}
+    for N in sw.axes["N"]:
+        ms = [t.params["algorithm"]["batch_size"] for t in sw.tasks if t.params["teacher"]["N"] == N]
+        d = N // 3
+        assert min(ms) < 3 * d and max(ms) > 8 * d, (N, ms)
 
 
 def test_quickstart_flow_with_fallback_table(tmp_path, capsys, monkeypatch):

@@ -207,8 +207,8 @@ def plot_mc_vs_d(curves, path):
     ax.set_xlabel(r"receptive field $d$")
     ax.set_ylabel(r"threshold $m_{1/2}$ (time at teacher = 1/2)")
     ax.set_title(r"stationary thresholds against $d$ (ties accepted): $m_{1/2} \propto d^{\,b}$" "\n"
-                 "filled: random start (reachability); open: planted start (stability); the two "
-                 "part where a hysteresis window opens", fontsize=8)
+                 "filled: random start (reachability); open: planted start (stability)\n"
+                 "the two part where a hysteresis window opens", fontsize=8)
     ax.legend(fontsize=6, loc="upper left")
     plots.savefig(fig, path)
 
@@ -272,9 +272,12 @@ def order_rows(models):
         res = model["budgets"][budget]
         th, od, lt_p = res["th"], res["od"], res["lt_p"]
         votes = "; ".join(f"{k}: {v}" for k, v in od.votes.items()) if isinstance(od.votes, dict) else str(od.votes)
-        life = (f"{lt_p.growth} (barrier {_pm(lt_p.barrier, lt_p.barrier_err, 2)} per unit of "
-                f"{model['size']})" if lt_p.growth in ("exponential", "power") else
-                f"{lt_p.growth}: {lt_p.growth_reason}")
+        if lt_p.growth == "exponential":
+            life = f"exponential (ln tau grows by {_pm(lt_p.barrier, lt_p.barrier_err, 2)} per unit of {model['size']})"
+        elif lt_p.growth == "power":
+            life = f"power law (tau ~ {model['size']}^z, z = {_pm(lt_p.z, lt_p.z_err, 2)})"
+        else:
+            life = f"{lt_p.growth}: {lt_p.growth_reason}"
         rows.append((model["title"], budget, f"{th.trend} ({th.trend_reason})", life,
                      f"**{od.verdict}**", votes))
     return rows

@@ -9,7 +9,7 @@
 2. finds the exact stopping step of every one-replica task of the size and protocol sweeps by a
    bit-identical replay (``exact_stop.py``; cached in ``exact_stop.json`` next to the tasks);
 3. analyses the results (``study.py``) and writes the figures and ``results_<scale>.md`` into
-   ``runs/sclocchi2023/figures/`` (small) or ``DIR/<scale>/figures/`` (full).
+   ``runs/sclocchi2023/figures/`` (small) or ``runs/sclocchi2023/figures/full/`` (full).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-EXACT_STOP = ("perceptron_size", "perceptron_size_chi0", "perceptron_protocol")
+from study import EXACT_STOP  # noqa: E402  (the one-replica sweeps whose stop is replayed)
 # most informative first (a long full-scale run yields the finite-size evidence early)
 ORDER = ("perceptron_size", "perceptron_temperature", "perceptron_batch", "perceptron_protocol",
          "perceptron_size_chi0", "committee_phase")
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     elif os.path.exists(tfile):
         timings = json.load(open(tfile))
     import study
-    figdir = os.path.join(HERE, "figures") if args.scale == "small" else os.path.join(root, "figures")
+    figdir = os.path.join(HERE, "figures") if args.scale == "small" else os.path.join(HERE, "figures", "full")
     study.analyze(root, figdir, scale=args.scale, timings=timings)
     print(f"total: {time.time() - t0:.0f} s wall", flush=True)
     return 0

@@ -248,6 +248,12 @@ def size_fits(agg, P_min=None, top=None):
                 y, dy = values(sel, o)
                 rec[o] = fit_power(P, y, dy)
                 rec[o + "_eff"] = effective_exponents(P, y, dy)
+            # t* needs the exact stop of every replica: a fit over the sizes that happen to have
+            # them would silently use a narrower range than the other exponents
+            rec["tstar_missing"] = [int(a["P"]) for a in sel
+                                    if any(r["tstar_step"] is None for r in a["rows"])]
+            if rec["tstar_missing"]:
+                rec["tstar"] = None
             out[(chi, N)] = rec
     return out
 
@@ -455,6 +461,11 @@ def fig_exponents_vs_N(sfits, top, path):
             ("wperp", r"$e_\perp$ from $\|w_\perp\|/T \propto P^{e_\perp}$", lambda c: 0.0),
             ("tstar", r"$b$ from $t^*/T \propto P^{b}$ (exact stop)", None))
     for ax, (o, title, target) in zip(axes, spec):
+        if not any(rec.get(o) is not None for fits in (sfits, top) for rec in fits.values()):
+            why = ("exact stopping steps\nnot computed at this scale" if o == "tstar"
+                   else "fewer than 3 sizes")
+            ax.text(0.5, 0.5, f"not determined:\n{why}", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9)
         for chi in chis:
             Ns = sorted(n for c, n in sfits if c == chi)
             for fits, kw, lab in ((sfits, dict(mfc="none", ls="--"), "all P"),
@@ -599,7 +610,12 @@ def fig_tstar(agg, sfits, path):
             axes[i, j].set_xscale("log", base=2), axes[i, j].set_xlabel("$P$")
             axes[i, j].legend(fontsize=6)
         axes[0, j].set_yscale("log")
-    fig.suptitle("training time to zero hinge loss, resolved to the step", fontsize=10)
+    missing = sum(r["tstar_step"] is None for a in agg for r in a["rows"])
+    title = "training time to zero hinge loss, resolved to the step"
+    if missing:
+        title += (f" ({missing} of {sum(len(a['rows']) for a in agg)} replicas have no exact stopping "
+                  "step yet: not shown)")
+    fig.suptitle(title, fontsize=10)
     _save(fig, path)
 
 
@@ -687,8 +703,13 @@ def fig_test_error(agg, agg_t, path):
             y, dy = values(sel, "eps_g")
             _eb(ax, [a["alphaT"] for a in sel], y, dy, color=CHI_COLORS.get(chi), ls=ls,
                 label=f"$\\chi$={chi:g}, P={P}")
+    if not agg_t:
+        ax.text(0.5, 0.5, "temperature sweep\nnot run at this scale", ha="center", va="center",
+                transform=ax.transAxes, fontsize=9)
     ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlabel(r"$\alpha T$")
-    ax.set_ylabel(r"test error $\epsilon_g$ (10 000 test points)"), ax.legend(fontsize=5)
+    ax.set_ylabel(r"test error $\epsilon_g$ (10 000 test points)")
+    if agg_t:
+        ax.legend(fontsize=5)
     ax.set_title("temperature sweep: noise hurts the perceptron", fontsize=9)
     fig.suptitle("perceptron test error", fontsize=10)
     _save(fig, path)
@@ -745,14 +766,21 @@ def table_md(res) -> str:
                                  ("wnorm", "‖w‖/T ∝ P^γ (§2.3 [S])", g),
                                  ("wperp", "‖w⊥‖/T ∝ P⁰ (§2.4 heuristic [D])", 0.0),
                                  ("tstar", "t*/T ∝ P^b (§2.1 (iii) [P])", None)):
+            def txt(fits, n):
+                rec = fits.get((chi, n), {})
+                if rec.get(o) is not None:
+                    return rec[o].text()
+                if o == "tstar" and rec.get("tstar_missing"):
+                    m = rec["tstar_missing"]
+                    return (f"not determined (exact stopping steps not computed at P = "
+                            f"{m[0]}{'…' + str(m[-1]) if len(m) > 1 else ''})")
+                return "not determined (fewer than 3 sizes)"
             f = st.get((chi, big), {}).get(o)
-            fs = "; ".join(f"N={n}: {st[(chi, n)][o].text()}" for n in Ns[:-1]
-                           if st.get((chi, n), {}).get(o))
-            fa = sf[(chi, big)][o]
-            fs += f"; all P at N={big}: {fa.text() if fa else 'n/a'}"
+            fs = "; ".join(f"N={n}: {txt(st, n)}" for n in Ns[:-1])
+            fs += f"; all P at N={big}: {txt(sf, big)}"
             exp = f"{target:.3f}" if target is not None else "b depends on χ (value not retrieved)"
-            v = _verdict(f, target) if target is not None else "measured"
-            L.append(f"| {claim} | {chi:g} | N={big}: {f.text() if f else 'n/a'} | {fs} | {exp} | {v} |")
+            v = _verdict(f, target) if target is not None else ("measured" if f else "not determined")
+            L.append(f"| {claim} | {chi:g} | N={big}: {txt(st, big)} | {fs} | {exp} | {v} |")
     for (chi, N), tc in sorted(tcf.items()):
         L.append(f"| δ in ‖w−w₀‖ ∝ T^δ (fit range αT ≥ {DELTA_FACTOR:g} αT_x; combined over P) | {chi:g} | N={N}: "
                  f"{tc['delta']:.3f} ± {tc['delta_err']:.3f} | per P: "
@@ -804,6 +832,31 @@ def table_md(res) -> str:
     return "\n".join(L) + "\n"
 
 
+EXACT_STOP = ("perceptron_size", "perceptron_size_chi0", "perceptron_protocol")
+
+
+def completeness(root, config_dir) -> list[str]:
+    """One line per sweep config of this scale: task files present of those the config defines,
+    and (one-replica sweeps) how many have their exact stopping step. A partial run says so."""
+    import glob
+    from physsgd import store, sweep
+    lines = []
+    for cfg in sorted(glob.glob(os.path.join(config_dir, "*.toml"))):
+        name = os.path.splitext(os.path.basename(cfg))[0]
+        keys = {t.key for t in sweep.load_config(cfg).tasks}
+        d = os.path.join(root, name)
+        have = keys & set(store.task_files(d)) if os.path.isdir(d) else set()
+        line = f"{name}: {len(have)} / {len(keys)} tasks"
+        if name in EXACT_STOP:
+            cache = os.path.join(d, "exact_stop.json")
+            ex = keys & set(json.load(open(cache))) if os.path.exists(cache) else set()
+            line += f", exact stopping steps {len(ex & have)} / {len(have)}"
+        if not have:
+            line += " (not run: its rows and figures are absent)"
+        lines.append(line)
+    return lines
+
+
 def analyze(root, figdir, scale="small", timings=None, config_dir=None):
     """Analyse the sweeps under ``root`` (one folder per config); figures and results_<scale>.md."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -850,7 +903,8 @@ def analyze(root, figdir, scale="small", timings=None, config_dir=None):
     if rows_c:
         res["committee"] = float(np.mean([r["converged"] for r in rows_c]))
         fig_committee(rows_c, os.path.join(figdir, "committee_phase_diagram.png"))
-    md = f"# Sclocchi, Geiger & Wyart (2023) reproduction: results ({scale} scale)\n\n" + table_md(res)
+    md = f"# Sclocchi, Geiger & Wyart (2023) reproduction: results ({scale} scale)\n\n"
+    md += "Sweeps found: " + "; ".join(completeness(root, config_dir)) + ".\n\n" + table_md(res)
     n_all = len(rows_s) + len(rows_t) + len(rows_b) + len(rows_p)
     n_conv = sum(r["converged"] for r in rows_s + rows_t + rows_b + rows_p)
     n_exact = sum(r["tstar_step"] is not None for r in rows_s + rows_p)

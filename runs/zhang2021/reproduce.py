@@ -135,10 +135,10 @@ def main(argv=None):
     if cp is not None:
         jc = ", ".join(f"{int(L)}: {x:.3f}±{e:.3f}" for L, x, e in zip(cp.sizes, cp.xc, cp.xc_err))
         table.append(("random layers: J_c(N) where P(λ₁>10⁻³)=½", jc, "— (finite-size onset)"))
-        birge = math.sqrt(cp.chi2 / cp.dof) if cp.dof > 0 and cp.chi2 > cp.dof else 1.0
+        # analysis.critical_point already scales the statistical error of xc_inf by sqrt(chi2/dof)
+        # when the extrapolation misses its points (its summary says so): scaling here again
+        # would count it twice
         e_inf = cp.errors.get("xc_inf", np.nan)
-        if birge > 1:     # scale the statistical part of the error by sqrt(chi2/dof)
-            e_inf = math.hypot(cp.stat_errors.get("xc_inf", 0) * birge, cp.sys_errors.get("xc_inf", 0))
         val = f"{cp.xc_inf:.3f} ± {e_inf:.3f} (ν = {cp.nu:.2g}, χ²/dof = {cp.chi2:.1f}/{cp.dof})"
         if not np.isfinite(e_inf) or e_inf > 0.25:
             val = f"not determined at N ≤ {int(max(cp.sizes))} ({val})"

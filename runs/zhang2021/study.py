@@ -170,7 +170,7 @@ def analyse_chaos(d, figdir, summary):
                      fontsize=9)
         e_inf = cp.errors.get("xc_inf", np.nan)
         if not np.isfinite(e_inf) or e_inf > 0.25:
-            ax.text(0.03, 0.05, f"$J_c(\\infty)$ not determined at N ≤ {int(max(cp.sizes))} "
+            ax.text(0.2, 0.93, f"$J_c(\\infty)$ not determined at N ≤ {int(max(cp.sizes))} "
                     f"(± {e_inf:.2g})", transform=ax.transAxes, fontsize=8, color="C3")
         plots.savefig(fig, os.path.join(figdir, "chaos_Jc_extrapolation.png"), dpi=110)
     except Exception as e:          # noqa: BLE001 - report and go on
