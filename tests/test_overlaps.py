@@ -454,6 +454,8 @@ SCM = ps.Committee(N=30, K=2, activation="erf")
 REPRO = (SCM, SCM, ps.SGD(lr=0.5, batch_size=3, momentum=0.5, weight_decay=1e-3), ps.Online())
 
 
+@pytest.mark.skipif(__import__("numba").config.NUMBA_NUM_THREADS < 2,
+                    reason="needs 2 numba threads (NUMBA_NUM_THREADS caps them at 1)")
 def test_same_numbers_for_one_and_two_threads():
     runs = [ps.train(*REPRO, steps=200, replicas=5, seed=7, record=6, threads=t,
                      engine="overlaps") for t in (1, 2)]

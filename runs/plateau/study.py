@@ -220,7 +220,8 @@ def figure_trajectories(traj, inst, path):
         ax.set_xlabel(r"$\alpha$ = samples / $N$")
         ax.set_ylabel(r"$\epsilon_g$")
         ax.set_ylim(max(1e-6, p / 1e3), 1.0)
-        ax.set_title(f"K = M = {K}, lr = {inst[K].lr}: exact chain, a few replicas per N")
+        ax.set_title(f"$K = M = {K}$, $\\eta = {inst[K].lr}$: exact overlap chain, "
+                     f"{len(traj[K][Ns[0]][1])} replicas per $N$")
         ax.legend(fontsize=7, loc="lower left")
     return _save(fig, path)
 
@@ -246,20 +247,25 @@ def figure_escape_vs_N(summary, fits, inst, path):
         xs = np.geomspace(N.min(), N.max(), 50)
         if f is not None:
             ax.plot(xs, f["a"] + f["b"] * np.log(xs), "-", color=colors[K], lw=1,
-                    label=f"fit $a + b\\,\\ln N$ ($N \\geq 10^{{{round(math.log10(f['N_min']))}}}$): "
-                          f"$b = {f['b']:.1f} \\pm {f['db']:.1f}$")
+                    label=f"K = {K}: fit $a + b\\,\\ln N$ ($N \\geq 10^{{{round(math.log10(f['N_min']))}}}$): "
+                          f"$b = {f['b']:.1f} \\pm {f['db']:.1f}$, $\\chi^2$/dof = {f['chi2']:.1f}/{f['dof']}")
             x_mid = np.exp(np.mean(np.log(N[ok][N[ok] >= f["N_min"]])))
             y_mid = f["a"] + f["b"] * math.log(x_mid)
         else:
             x_mid = np.exp(np.mean(np.log(N[ok])))
             y_mid = float(np.interp(math.log(x_mid), np.log(N[ok]), mean[ok]))
-            ax.plot([], [], " ", label=f"K = {K}: fit not determined (fewer than 3 sizes)")
+            ax.plot([], [], " ", label=f"K = {K}: fit not determined (fewer than 3 sizes "
+                                        f"with $N \\geq 10^3$ and no censored replica)")
         ax.plot(xs, y_mid + inst[K].slope * (np.log(xs) - math.log(x_mid)), "--", color=colors[K],
-                lw=1, label=f"predicted slope $1/(2\\lambda) = {inst[K].slope:.1f}$")
+                lw=1, label=f"K = {K}: predicted slope $1/(2\\lambda) = {inst[K].slope:.1f}$ (no free parameter)")
         for r in rows:
             if not np.isfinite(r["mean"]):
-                ax.annotate("mean not determined\n(censored replicas)", (r["N"], r.get("median", 0)),
-                            fontsize=7, color=colors[K])
+                y = r["median"] if np.isfinite(r.get("median", np.nan)) else ALPHA_MAX[K]
+                ax.plot([r["N"]], [y], "^" if np.isfinite(r.get("median", np.nan)) else "v",
+                        mfc="none", color=colors[K])
+                ax.annotate(f"K = {K}: mean not determined\n({r['censored']} of {r['n']} censored; "
+                            + ("median shown)" if np.isfinite(r.get("median", np.nan)) else "budget shown)"),
+                            (r["N"], y), fontsize=7, color=colors[K])
         sd = np.array([r["sd"] for r in rows])
         sd_err = np.array([r["sd_err"] for r in rows])
         ax2.errorbar(N[ok], sd[ok], yerr=sd_err[ok], fmt="o-", color=colors[K], capsize=3,
@@ -270,20 +276,32 @@ def figure_escape_vs_N(summary, fits, inst, path):
                      label=f"K = {K}: noiseless ODE from the same initial overlaps")
         dim = inst[K].multiplicity
         pred = log_amplitude_sd(dim) / inst[K].lam
-        ax2.axhline(pred, color=colors[K], ls="--", lw=1,
-                    label=f"K = {K}: $N\\to\\infty$ prediction (isotropic Gaussian amplitude, "
-                          f"{dim}-dim unstable space{', assumed' if dim > 1 else ''})")
+        ax2.axhline(pred, color=colors[K], ls="--" if dim == 1 else ":", lw=1,
+                    label=f"K = {K}: $N\\to\\infty$ prediction $\\pi/(2\\sqrt{{2}}\\,\\lambda)$ (1-dim unstable mode)"
+                    if dim == 1 else
+                    f"K = {K}: isotropic {dim}-dim amplitude, reference only (linear theory does not give it)")
     ax.set_xscale("log")
     ax.set_xlabel("$N$")
     ax.set_ylabel(r"escape time $\alpha_{\rm esc}$")
-    ax.set_title(r"plateau escape ($\epsilon_g < \epsilon_g^*/10$) vs $N$, lr = 0.5")
+    ax.set_title(r"mean escape time from the plateau ($\epsilon_g < \epsilon_g^*/10$), $\eta = 0.5$")
     ax.legend(fontsize=7)
     ax2.set_xscale("log")
     ax2.set_xlabel("$N$")
     ax2.set_ylabel(r"spread sd($\alpha_{\rm esc}$)")
     ax2.set_title("replica-to-replica spread of the escape time")
-    ax2.legend(fontsize=7)
+    top = max(np.nanmax([r["sd"] + r["sd_err"] for rows in summary.values() for r in rows]),
+              max(log_amplitude_sd(i.multiplicity) / i.lam for i in inst.values()))
+    ax2.set_ylim(0, 1.75 * top)          # the legend above the data, every reference line visible
+    ax2.legend(fontsize=7, loc="upper center")
     return _save(fig, path)
+
+
+def law_size(data, K, n_min=1000):
+    """The size whose escape times test the law of lambda (alpha_esc - mean): the law is the same
+    at every N, so the N >= n_min (the ln N regime) with all replicas escaped and the most of them."""
+    Ns = [N for k, N in data if k == K and not data[(k, N)]["censored"].any()]
+    big = [N for N in Ns if N >= n_min] or Ns
+    return max(big, key=lambda N: (data[(K, N)]["replicas"], N))
 
 
 def figure_distribution(data, inst, path):
@@ -293,18 +311,18 @@ def figure_distribution(data, inst, path):
     Ks = sorted({K for K, _ in data})
     fig, axes = plt.subplots(1, len(Ks), figsize=(6 * len(Ks), 4.2), squeeze=False)
     for ax, K in zip(axes[0], Ks):
-        Ns = [N for k, N in data if k == K and not data[(k, N)]["censored"].any()]
-        N = max(Ns)
+        N = law_size(data, K)
         a = data[(K, N)]["alpha"]
         u = inst[K].lam * (a - a.mean())
-        ax.hist(u, bins=30, density=True, alpha=0.6, label=f"chain, $N = 10^{{{round(math.log10(N))}}}$, "
+        ax.hist(u, bins=max(8, min(40, int(2 * a.size ** (1 / 3)))), density=True, alpha=0.6, label=f"chain, $N = 10^{{{round(math.log10(N))}}}$, "
                 f"{a.size} replicas")
         us = np.linspace(u.min() - 1, u.max() + 1, 300)
         dim = inst[K].multiplicity
         ax.plot(us, escape_density(us, dim), "k-",
-                label=f"$-\\ln|A|$, $A$ isotropic Gaussian in {dim} dim" + (" (assumed)" if dim > 1 else ""))
+                label=f"$-\\ln|A|$, $A$ isotropic Gaussian in {dim} dim" + (" (reference only)" if dim > 1 else
+                                                                   " (no free parameter)"))
         ax.set_xlabel(r"$\lambda\,(\alpha_{\rm esc} - \langle\alpha_{\rm esc}\rangle)$")
         ax.set_ylabel("density")
-        ax.set_title(f"K = M = {K}: law of the escape time ($\\lambda = {inst[K].lam:.4f}$)")
+        ax.set_title(f"$K = M = {K}$: law of the escape time ($\\lambda = {inst[K].lam:.4f}$)")
         ax.legend(fontsize=7)
     return _save(fig, path)
