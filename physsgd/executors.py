@@ -252,12 +252,19 @@ def plan_workers(n_tasks: int, workers: int | None = None, threads: int | None =
     n_tasks = max(1, n_tasks)
     if workers and threads:
         return workers, threads
+    # threads we choose never exceed what numba allows (NUMBA_NUM_THREADS, e.g. 1 on a batch node)
+    cap = _numba_max_threads()
     if workers:
-        return workers, max(1, n_cores // workers)
+        return workers, max(1, min(cap, n_cores // workers))
     if threads:
         return max(1, min(n_tasks, n_cores // threads)), threads
     w = max(1, min(n_tasks, n_cores))
-    return w, max(1, n_cores // w)
+    return w, max(1, min(cap, n_cores // w))
+
+
+def _numba_max_threads() -> int:
+    import numba
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))
 
 
 def prepare_dir(out_dir) -> list:

@@ -223,12 +223,22 @@ def test_unwritable_output_directory(tmp_path, fake):
         run_tasks(sw.tasks, str(blocker / "out"), workers=1)
 
 
-def test_plan_workers_respects_cores():
+def test_plan_workers_respects_cores(monkeypatch):
+    monkeypatch.setattr(executors, "_numba_max_threads", lambda: 64)
     assert executors.plan_workers(100, n_cores=8) == (8, 1)
     assert executors.plan_workers(2, n_cores=8) == (2, 4)
     assert executors.plan_workers(100, workers=2, n_cores=8) == (2, 4)
     assert executors.plan_workers(100, threads=4, n_cores=8) == (2, 4)
     assert executors.plan_workers(100, threads=16, n_cores=8) == (1, 16)
+
+
+def test_plan_workers_never_plans_more_threads_than_numba_allows(monkeypatch):
+    """NUMBA_NUM_THREADS=1 (a batch node, a shared machine) with --workers 1: one thread per task,
+    not n_cores (every task failed with 'threads=2 is out of range' before)."""
+    monkeypatch.setattr(executors, "_numba_max_threads", lambda: 1)
+    assert executors.plan_workers(10, workers=1, n_cores=2) == (1, 1)
+    assert executors.plan_workers(1, n_cores=8) == (1, 1)
+    assert executors.plan_workers(10, workers=1, threads=1, n_cores=2) == (1, 1)
 
 
 # --------------------------------------------------------------------------------------------
