@@ -59,6 +59,8 @@ def test_bstar_interpolates_brackets_censored_medians_and_says_undetermined():
     assert det and bracket is None and b == pytest.approx(8 * 2 ** f, rel=1e-12)
     b, bracket, det = study._bstar_from(ms, np.array([1, 1, 1.2, np.inf, np.inf]))
     assert det and bracket == (4, 8) and b == pytest.approx(math.sqrt(32))
+    b, bracket, det = study._bstar_from(ms, np.array([1, 1, 1.2, 30.0, np.inf]))   # a jump
+    assert det and bracket == (4, 8) and b == pytest.approx(math.sqrt(32))
     b, bracket, det = study._bstar_from(ms, np.array([1, 1, 1.2, 1.5, 1.9]))
     assert not det and math.isnan(b)
 

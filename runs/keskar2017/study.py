@@ -181,14 +181,16 @@ def _boot_idx(R, seed=0, n=BOOT):
 # ------------------------------------------------------------------------------------------
 # 2. speed-up and the critical batch size
 # ------------------------------------------------------------------------------------------
-def _bstar_from(ms, ratio):
+def _bstar_from(ms, ratio, resolved=4.0):
     """The m where the samples ratio E(m)/E_ref first reaches 2, log-interpolated; (value,
-    bracket, determined). When the first m past the doubling has a censored median (never
-    reached by half the replicas), B* is only bracketed: the geometric midpoint, and the bracket
-    [m_prev, m] as its range."""
+    bracket, determined). When the grid does not resolve the doubling (the first m past it has
+    a censored median, never reached by half the replicas, or a ratio above ``resolved``: E
+    jumps rather than grows, and interpolating the jump would invent a precision the grid does
+    not have), B* is only bracketed: the geometric midpoint, and the bracket [m_prev, m] as its
+    range."""
     for i in range(1, len(ms)):
         if ratio[i] >= 2.0:
-            if not np.isfinite(ratio[i]):
+            if not np.isfinite(ratio[i]) or ratio[i] > resolved:
                 return math.sqrt(ms[i - 1] * ms[i]), (ms[i - 1], ms[i]), True
             a, b = math.log(max(ratio[i - 1], 1e-300)), math.log(ratio[i])
             f = (math.log(2.0) - a) / (b - a) if b > a else 1.0
@@ -200,7 +202,7 @@ def speedup_series(runs, control="T"):
     """Group runs by (N, P, T) (control "T") or (N, P, lr): per m the replicas' steps and
     samples to target; medians, paired bootstrap (replica r has the same teacher, data and start
     for every m) of the medians and of B*. B*'s range: the 16-84% bootstrap interval, widened to
-    the m-grid bracket where a censored median brackets it."""
+    the m-grid bracket where the grid only brackets it (see ``_bstar_from``)."""
     groups = {}
     for run in runs:
         value = run["lr"] / run["m"] if control == "T" else run["lr"]
@@ -659,7 +661,7 @@ def _analyze(base, figdir, scale):
                              f"{_fmt(d['E_med'][i])} | {_fmt(d['t_med'][i])} | {d['reached'][i]:.2f} | {_fmt(d['ratio'][i])} | {d['eps_final'][i]:.2g} |")
             if kind == "T":
                 b = (f"{d['bstar']:.3g} (range {d['bstar_lo']:.3g}–{d['bstar_hi']:.3g}: "
-                     f"{'the m-grid bracket; the next m has a censored median' if d['bstar_censored'] else '68% bootstrap'})" if d["bstar_determined"]
+                     f"{'the m-grid bracket: E jumps (or its median is censored) at the next m' if d['bstar_censored'] else '68% bootstrap'})" if d["bstar_determined"]
                      else f"not determined (E never doubles for m ≤ {int(d['m'][-1])})")
                 lines += ["", f"B* (E doubles): {b}; {100 * d['bstar_undetermined_frac']:.0f}% of bootstrap resamples undetermined."]
                 if (N, P, value) in cp:
