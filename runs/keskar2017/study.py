@@ -455,7 +455,9 @@ def plot_speedup(sT, slr, cp, path):
             _top_marks(ax, d["m"][~ok], c, label="median not reached (×)" if first and (~ok).any() else None)
         axes[2].plot(d["m"][ok] / N, d["ratio"][ok], fmt, color=c, ms=4, label=lab)
         _top_marks(axes[2], d["m"][~ok] / N, c)
-        if d["bstar_determined"]:
+        if d["bstar_determined"] and d["bstar_censored"]:
+            axes[2].axvspan(d["bstar_lo"] / N, d["bstar_hi"] / N, color=c, alpha=0.15, lw=0)
+        elif d["bstar_determined"]:
             axes[2].axvline(d["bstar"] / N, color=c, ls="--", lw=0.8)
         if (N, P, T) in cp:
             axes[2].plot(cp[(N, P, T)]["B_stab"] / N, 0.55, "v", color=c, ms=8)
@@ -480,10 +482,11 @@ def plot_speedup(sT, slr, cp, path):
     axes[2].axhline(2.0, color="k", lw=0.8)
     axes[2].text(0.02, 2.1, "$E$ doubled", fontsize=8, transform=axes[2].get_yaxis_transform())
     axes[2].set(xscale="log", yscale="log", xlabel="$m / N$", ylabel=r"$E(m)\,/\,E(m_{\min})$",
-                title=r"$B^*$: $E$ doubles (dashed); $2/(T\lambda^*)$ (▼)")
+                title=r"$B^*$: $E$ doubles (dashed; band: only bracketed by the $m$ grid); $2/(T\lambda^*)$ (▼)")
     axes[0].legend(fontsize=7, loc="lower left")
     axes[1].legend(fontsize=7, loc="center left")
     axes[2].legend(fontsize=7, loc="center left")
+    axes[2].title.set_fontsize(9)
     fig.suptitle("Erf soft committee $K = M = 2$, square loss, $P = 8N$ (and $N = 32$, $P = 1024$), at fixed "
                  "$T = \\mathrm{lr}/m$ (colours) and fixed lr (black); medians over replicas, 68% bootstrap bars; "
                  "× = more than half the replicas never reached the target", fontsize=9)
