@@ -553,6 +553,7 @@ def plot_path(cp, path):
                 title=r"sharpness $\lambda_{\max}$ of the training loss, $\times N$")
     axes[2].set(xscale="log", yscale="log", xlabel=r"$t = \mathrm{lr} \times$ steps",
                 ylabel=r"$B_{\rm noise}/N$ (median)", title=r"gradient noise scale $B_{\rm noise} = \mathrm{tr}\,\Sigma/|\nabla L|^2$, $/N$")
+    _logfmt(axes[2], "y")
     for ax in axes:
         ax.legend(fontsize=7)
     fig.suptitle("Along the small-batch path $m = 2$ (medians over the replicas still training; runs stop at "
