@@ -124,20 +124,23 @@ def test_linear_speed_up_at_fixed_T_then_breakdown():
 
 @slow
 def test_large_lr_at_fixed_T_reaches_flatter_but_worse_minima():
-    """P = 32 < K N = 64, T = 2: at m = 32 (lr = 64) the zero-loss minimum reached is flatter
+    """P = 32 < K N = 64, T = 2: at m = 16 (lr = 32) the zero-loss minimum reached is flatter
     and generalises worse than at m = 2 (lr = 4), paired over replicas (same teacher, data and
-    start), each by more than 3 standard errors of the paired difference."""
-    N, P, T, R = 32, 32, 2.0, 16
+    start), each by more than 3 standard errors of the paired difference. (The study's protocol
+    with another seed; its own replicas give 8 and 5.6 standard errors with 32 replicas, 16
+    would give ~3.6 for eps_g, too close to the threshold. m = 32, lr = 64 is not used: there
+    SGD sits at the edge of stability, lambda_max ~ 2/lr, and does not converge.)"""
+    N, P, T, R = 32, 32, 2.0, 32
     t = ps.Committee(N=N, K=2, activation="erf")
     out = {}
-    for m in (2, 32):
+    for m in (2, 16):
         out[m] = ps.train(t, t, ps.SGD(lr=T * m, batch_size=m), ps.Dataset(P=P),
-                          steps=int(4e5 / m) + 4000, replicas=R, record=5, seed=2,
+                          steps=int(1e5 / m) + 4000, replicas=R, record=5, seed=3,
                           measure=["sharpness"])
-    conv = (out[2].train_error[:, -1] < 1e-8) & (out[32].train_error[:, -1] < 1e-8)
+    conv = (out[2].train_error[:, -1] < study.CONVERGED) & (out[16].train_error[:, -1] < study.CONVERGED)
     assert conv.sum() >= R // 2
-    d_lam = out[32].sharpness[conv, -1] - out[2].sharpness[conv, -1]
-    d_eps = out[32].eps_g[conv, -1] - out[2].eps_g[conv, -1]
+    d_lam = out[16].sharpness[conv, -1] - out[2].sharpness[conv, -1]
+    d_eps = out[16].eps_g[conv, -1] - out[2].eps_g[conv, -1]
     se = lambda d: d.std(ddof=1) / math.sqrt(len(d))    # noqa: E731
-    assert d_lam.mean() < -3 * se(d_lam), d_lam
-    assert d_eps.mean() > 3 * se(d_eps), d_eps
+    assert d_lam.mean() < -3 * se(d_lam), (d_lam.mean(), se(d_lam))
+    assert d_eps.mean() > 3 * se(d_eps), (d_eps.mean(), se(d_eps))
