@@ -181,14 +181,16 @@ def _boot_idx(R, seed=0, n=BOOT):
 # ------------------------------------------------------------------------------------------
 # 2. speed-up and the critical batch size
 # ------------------------------------------------------------------------------------------
-def _bstar_from(ms, ratio):
+def _bstar_from(ms, ratio, resolved=4.0):
     """The m where the samples ratio E(m)/E_ref first reaches 2, log-interpolated; (value,
-    bracket, determined). When the first m past the doubling has a censored median (never
-    reached by half the replicas), B* is only bracketed: the geometric midpoint, and the bracket
-    [m_prev, m] as its range."""
+    bracket, determined). When the grid does not resolve the doubling (the first m past it has
+    a censored median, never reached by half the replicas, or a ratio above ``resolved``: E
+    jumps rather than grows, and interpolating the jump would invent a precision the grid does
+    not have), B* is only bracketed: the geometric midpoint, and the bracket [m_prev, m] as its
+    range."""
     for i in range(1, len(ms)):
         if ratio[i] >= 2.0:
-            if not np.isfinite(ratio[i]):
+            if not np.isfinite(ratio[i]) or ratio[i] > resolved:
                 return math.sqrt(ms[i - 1] * ms[i]), (ms[i - 1], ms[i]), True
             a, b = math.log(max(ratio[i - 1], 1e-300)), math.log(ratio[i])
             f = (math.log(2.0) - a) / (b - a) if b > a else 1.0
@@ -200,7 +202,7 @@ def speedup_series(runs, control="T"):
     """Group runs by (N, P, T) (control "T") or (N, P, lr): per m the replicas' steps and
     samples to target; medians, paired bootstrap (replica r has the same teacher, data and start
     for every m) of the medians and of B*. B*'s range: the 16-84% bootstrap interval, widened to
-    the m-grid bracket where a censored median brackets it."""
+    the m-grid bracket where the grid only brackets it (see ``_bstar_from``)."""
     groups = {}
     for run in runs:
         value = run["lr"] / run["m"] if control == "T" else run["lr"]
@@ -374,85 +376,126 @@ def _save(fig, path):
     plt.close(fig)
 
 
+def _top_marks(ax, xs, color, label=None):
+    """Mark x positions whose median was never reached: x at the top edge of the panel."""
+    import matplotlib.transforms as mtransforms
+    if len(xs) == 0:
+        return
+    tr = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    ax.plot(xs, np.full(len(xs), 0.96), "x", color=color, ms=6, transform=tr, clip_on=False, label=label)
+
+
+def _logfmt(ax, which="both"):
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    axes = ("x", "y") if which == "both" else (which,)
+    for a in axes:
+        axis = ax.xaxis if a == "x" else ax.yaxis
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+
+
 def plot_noise(nz, path):
     plt = _pyplot()
     m, P = nz["m"], nz["P"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw=dict(width_ratios=[1.45, 1]))
+    lowest = min(np.sqrt(d["mean"][m < P]).min() for d in nz["points"].values())
     for (name, d), c in zip(nz["points"].items(), ("C0", "C3")):
         keep = m < P
         std = np.sqrt(d["mean"][keep])
         dstd = d["se"][keep] / (2 * std)
         fit = d["fit"]
-        lab = "random start" if name == "start" else "after 3000 SGD steps"
+        lab = ("random start" if name == "start" else "after 3000 SGD steps") + \
+            f" (train loss {nz['train_loss'][name]:.2g})"
         axes[0].errorbar(m[keep], std, dstd, fmt="o", color=c, ms=4,
-                         label=f"{lab}: fit m ≤ P/16, exponent {fit.exponent:.3f} ± {fit.errors['exponent']:.3f} (formula: {d['expected']:.3f})")
-        mm = np.geomspace(1, P, 200)
+                         label=f"{lab}: fit $m \\leq P/16$, $\\sigma_B \\propto m^{{a}}$, "
+                               f"$a = {fit.exponent:.3f} \\pm {fit.errors['exponent']:.3f}$ "
+                               f"(exact formula: ${d['expected']:.3f}$)")
+        mm = np.geomspace(1, P, 400)
         axes[0].plot(mm, np.sqrt(d["sigma2"] / mm * (P - mm) / (P - 1)), "-", color=c, lw=1,
-                     label="σ²/m · (P−m)/(P−1) (without replacement)" if name == "start" else None)
+                     label=r"$\sqrt{\sigma^2/m \cdot (P-m)/(P-1)}$: without replacement (exact)"
+                     if name == "start" else None)
         axes[0].plot(mm, np.sqrt(d["sigma2"] / mm), ":", color=c, lw=1,
-                     label="σ²/m (with replacement)" if name == "start" else None)
+                     label=r"$\sigma/\sqrt{m}$: with replacement" if name == "start" else None)
         mf = m[keep][m[keep] <= P // 16]
         axes[0].plot(mf, fit.predict(mf), "--", color="k", lw=0.8)
         ratio = d["mean"] * m / d["sigma2"]
         fc = d["fit_corr"]
         axes[1].errorbar(m, ratio, d["se"] * m / d["sigma2"], fmt="o", color=c, ms=4,
-                         label=f"{lab}; std/√fpc ∝ m^({fc.exponent:.3f} ± {fc.errors['exponent']:.3f})")
-    mm = np.geomspace(1, P, 200)
-    axes[1].plot(mm, (P - mm) / (P - 1), "k-", lw=1, label="(P−m)/(P−1)")
+                         label=f"{lab}; $\\sigma_B/\\sqrt{{(P-m)/(P-1)}} \\propto m^{{{fc.exponent:.3f} \\pm {fc.errors['exponent']:.3f}}}$")
+    mm = np.geomspace(1, P, 400)
+    axes[1].plot(mm, (P - mm) / (P - 1), "k-", lw=1, label=r"$(P-m)/(P-1)$ (without replacement)")
     axes[1].axhline(1.0, color="k", ls=":", lw=1, label="1 (with replacement)")
-    axes[0].set(xscale="log", yscale="log", xlabel="mini-batch size m", ylabel="std of g_B = (E|g_B − ∇L|²)^½",
-                title=f"Spread of the SGD gradient (P = {P}, {nz['R']} batches per m)")
-    axes[1].set(xscale="log", xlabel="mini-batch size m", ylabel="m · E|g_B − ∇L|² / σ²",
-                title="finite-population factor (m = P: exactly 0)")
-    axes[0].legend(fontsize=7)
-    axes[1].legend(fontsize=8)
-    fig.suptitle("Erf soft committee N = 32, K = 2: the gradient noise from the SGD updates themselves", fontsize=10)
+    axes[0].set(xscale="log", yscale="log", xlabel="mini-batch size $m$",
+                ylabel=r"$\sigma_B = (\mathbb{E}\,|g_B - \nabla L|^2)^{1/2}$",
+                title=f"Spread of the mini-batch gradient ($P = {P}$, {nz['R']} batches per $m$)")
+    axes[1].set(xscale="log", xlabel="mini-batch size $m$", ylabel=r"$m\,\sigma_B^2/\sigma^2$",
+                title=r"finite-population factor ($m = P$: exactly 0)")
+    axes[0].set_ylim(lowest / 30, None)
+    axes[0].legend(fontsize=7, loc="lower left")
+    axes[1].legend(fontsize=7, loc="lower left")
+    fig.suptitle(r"Erf soft committee $N = 32$, $K = 2$: $g_B = (w_0 - w_1)/\mathrm{lr}$ from one SGD step; "
+                 r"$\sigma^2$ = per-sample variance (grad_noise at $m = 1$)", fontsize=10)
     _save(fig, path)
 
 
 def plot_speedup(sT, slr, cp, path):
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    first = True
     for i, ((N, P, T), d) in enumerate(sT.items()):
         c = f"C{i}"
-        lab = f"T = {T:g}, N = {N}, P = {P}"
+        lab = f"$T = {T:g}$, $N = {N}$, $P = {P}$"
         ok = np.isfinite(d["S_med"])
-        axes[0].errorbar(d["m"][ok], d["S_med"][ok], [d["S_med"][ok] - d["S_lo"][ok], d["S_hi"][ok] - d["S_med"][ok]],
-                         fmt="o-", color=c, ms=4, label=lab)
-        axes[1].errorbar(d["m"][ok], d["E_med"][ok], [d["E_med"][ok] - d["E_lo"][ok], d["E_hi"][ok] - d["E_med"][ok]],
-                         fmt="o-", color=c, ms=4, label=lab)
-        for ax in axes[:2]:
-            for mm in d["m"][~ok]:
-                ax.axvline(mm, color=c, ls=":", lw=0.8)
-        axes[2].plot(d["m"][ok] / N, d["ratio"][ok], "o-", color=c, ms=4, label=lab)
-        if (~ok).any():
-            axes[2].plot(d["m"][~ok] / N, np.full((~ok).sum(), 30.0), "x", color=c, ms=7)
-        if d["bstar_determined"]:
+        fmt = "o-" if T == 0.5 else "^-"
+        for ax, y, lo, hi in ((axes[0], d["S_med"], d["S_lo"], d["S_hi"]),
+                              (axes[1], d["E_med"], d["E_lo"], d["E_hi"])):
+            hi = np.where(np.isfinite(hi), hi, y)
+            ax.errorbar(d["m"][ok], y[ok], [y[ok] - lo[ok], hi[ok] - y[ok]], fmt=fmt, color=c, ms=4, label=lab)
+            _top_marks(ax, d["m"][~ok], c, label="median not reached (×)" if first and (~ok).any() else None)
+        axes[2].plot(d["m"][ok] / N, d["ratio"][ok], fmt, color=c, ms=4, label=lab)
+        _top_marks(axes[2], d["m"][~ok] / N, c)
+        if d["bstar_determined"] and d["bstar_censored"]:
+            axes[2].axvspan(d["bstar_lo"] / N, d["bstar_hi"] / N, color=c, alpha=0.15, lw=0)
+        elif d["bstar_determined"]:
             axes[2].axvline(d["bstar"] / N, color=c, ls="--", lw=0.8)
         if (N, P, T) in cp:
-            axes[2].plot(cp[(N, P, T)]["B_stab"] / N, 0.6, "v", color=c, ms=8)
+            axes[2].plot(cp[(N, P, T)]["B_stab"] / N, 0.55, "v", color=c, ms=8)
+        first = first and not (~ok).any()
     for (N, P, _), d in slr.items():
         ok = np.isfinite(d["S_med"])
-        axes[0].errorbar(d["m"][ok], d["S_med"][ok], [d["S_med"][ok] - d["S_lo"][ok], d["S_hi"][ok] - d["S_med"][ok]],
-                         fmt="s--", color="k", ms=4, label=f"lr = {d['lr'][0]:g}, N = {N}, P = {P}")
-        axes[1].errorbar(d["m"][ok], d["E_med"][ok], [d["E_med"][ok] - d["E_lo"][ok], d["E_hi"][ok] - d["E_med"][ok]],
-                         fmt="s--", color="k", ms=4, label=f"lr = {d['lr'][0]:g}, N = {N}, P = {P}")
-    axes[0].set(xscale="log", yscale="log", xlabel="mini-batch size m", ylabel=f"steps S to training loss {TARGET:g} (median)",
-                title="steps to target (dotted: median never reached)")
-    axes[1].set(xscale="log", yscale="log", xlabel="mini-batch size m", ylabel="samples E = m S (median)",
-                title="samples to target")
+        lab = f"fixed lr $= {d['lr'][0]:g}$, $N = {N}$, $P = {P}$"
+        for ax, y, lo, hi in ((axes[0], d["S_med"], d["S_lo"], d["S_hi"]),
+                              (axes[1], d["E_med"], d["E_lo"], d["E_hi"])):
+            hi = np.where(np.isfinite(hi), hi, y)
+            ax.errorbar(d["m"][ok], y[ok], [y[ok] - lo[ok], hi[ok] - y[ok]], fmt="s--", color="k", ms=4, label=lab)
+            _top_marks(ax, d["m"][~ok], "k")
+    if sT:
+        d0 = next(iter(sT.values()))
+        mm = np.geomspace(1, 1000, 10)
+        axes[0].plot(mm, d0["S_med"][np.isfinite(d0["S_med"])][0] * d0["m"][np.isfinite(d0["S_med"])][0] / mm,
+                     color="0.6", lw=3, alpha=0.4, zorder=0, label=r"$S \propto 1/m$ (linear speed-up)")
+    axes[0].set(xscale="log", yscale="log", xlabel="mini-batch size $m$",
+                ylabel=f"steps $S$ to training loss ${TARGET:g}$ (median)", title="steps to the target")
+    axes[1].set(xscale="log", yscale="log", xlabel="mini-batch size $m$", ylabel="samples $E = m\\,S$ (median)",
+                title="samples to the target (flat = linear speed-up)")
     axes[2].axhline(2.0, color="k", lw=0.8)
-    axes[2].set(xscale="log", yscale="log", xlabel="m / N", ylabel="E(m) / E(smallest m)",
-                title="E/E_min; B* (dashed), 2/(T λ*) (▼), never reached (×)")
-    for ax in axes:
-        ax.legend(fontsize=7)
-    fig.suptitle("Erf soft committee K = M = 2, square loss, P = 8N (and N = 32, P = 1024): linear speed-up at fixed T = lr/m up to B*", fontsize=10)
+    axes[2].text(0.02, 2.1, "$E$ doubled", fontsize=8, transform=axes[2].get_yaxis_transform())
+    axes[2].set(xscale="log", yscale="log", xlabel="$m / N$", ylabel=r"$E(m)\,/\,E(m_{\min})$",
+                title=r"$B^*$: $E$ doubles (dashed; band: only bracketed by the $m$ grid); $2/(T\lambda^*)$ (▼)")
+    axes[0].legend(fontsize=7, loc="lower left")
+    axes[1].legend(fontsize=7, loc="center left")
+    axes[2].legend(fontsize=7, loc="center left")
+    axes[2].title.set_fontsize(9)
+    fig.suptitle("Erf soft committee $K = M = 2$, square loss, $P = 8N$ (and $N = 32$, $P = 1024$), at fixed "
+                 "$T = \\mathrm{lr}/m$ (colours) and fixed lr (black); medians over replicas, 68% bootstrap bars; "
+                 "× = more than half the replicas never reached the target", fontsize=9)
     _save(fig, path)
 
 
 def plot_bstar(sT, cp, fit, path):
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.6, 4.8))
+    fig, ax = plt.subplots(figsize=(7.2, 5.2))
     seen = set()
 
     def once(label):
@@ -461,85 +504,103 @@ def plot_bstar(sT, cp, fit, path):
         seen.add(label)
         return label
     for (N, P, T), d in sT.items():
-        if abs(T - 0.5) > 1e-12:
-            continue
-        mk = "o" if P == 8 * N else "D"
-        tag = "P = 8N" if P == 8 * N else f"P = {P}"
+        if P == 8 * N:
+            mk, tag = ("o", "$P = 8N$") if T == 0.5 else ("^", f"$P = 8N$, $T = {T:g}$")
+        else:
+            mk, tag = "D", f"$P = {P}$"
+        col = "C0" if T == 0.5 else "C4"
         if d["bstar_determined"]:
             yerr = [[max(d["bstar"] - d["bstar_lo"], 0)], [max(d["bstar_hi"] - d["bstar"], 0)]]
-            ax.errorbar(N, d["bstar"], yerr, fmt=mk, color="C0", ms=7, capsize=3,
-                        label=once(f"B* (E doubles), {tag}"))
+            ax.errorbar(N, d["bstar"], yerr, fmt=mk, color=col, ms=7, capsize=3,
+                        label=once(f"$B^*$ ($E$ doubles), {tag}" + ("" if T == 0.5 else "")))
         else:
-            ax.annotate(f"B* not determined (> {int(d['m'][-1])})", (N, d["m"][-1]), fontsize=7)
+            ax.annotate(f"$B^*$ not determined\n(> {int(d['m'][-1])})", (N, d["m"][-1]), fontsize=7)
         if (N, P, T) in cp:
             c = cp[(N, P, T)]
             ax.errorbar(N * 1.04, c["B_stab"], c["B_stab_err"], fmt=mk, mfc="none", color="C3", ms=7,
-                        label=once(f"2/(T λ*): stability of lr = T m, {tag}"))
+                        label=once(f"$2/(T\\lambda^*)$: full-batch stability of lr $= Tm$, {tag}"))
             ax.plot(N * 0.96, c["Bnoise_target"], mk, color="C2", mfc="none", ms=6,
-                    label=once(f"B_noise at the target, {tag}"))
+                    label=once(f"$B_{{\\rm noise}}$ at the target, {tag}"))
             ax.plot(N * 0.96, c["Bnoise0"], mk, color="C7", mfc="none", ms=5,
-                    label=once(f"B_noise at the start, {tag}"))
+                    label=once(f"$B_{{\\rm noise}}$ at the start, {tag}"))
     if fit is not None:
         NN = np.array([14, 72])
         ax.plot(NN, fit.predict(NN), "k--", lw=0.8,
-                label=f"fit B* ∝ N^({fit.exponent:.2f} ± {fit.errors['exponent']:.2f}), P = 8N")
-    ax.set(xscale="log", yscale="log", xlabel="input dimension N", ylabel="batch size",
-           title="Critical batch size at T = 0.5 (error bars: bootstrap, or the m-grid bracket)")
+                label=f"fit $B^* \\propto N^{{{fit.exponent:.2f} \\pm {fit.errors['exponent']:.2f}}}$, $P = 8N$, $T = 0.5$")
+    ax.set(xscale="log", yscale="log", xlabel="input dimension $N$", ylabel="batch size",
+           title=r"Critical batch size $B^*$ (T = 0.5 unless marked; bars: 68% bootstrap or the $m$-grid bracket)")
+    _logfmt(ax)
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="best")
     _save(fig, path)
 
 
 def plot_path(cp, path):
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     sizes = sorted({(N, P) for N, P, _ in cp})
     for (N, P, T), c in sorted(cp.items()):
         t = np.maximum(c["time"], c["time"][1] / 2)
-        lab = f"T = {T:g}, N = {N}, P = {P}"
+        lab = f"$T = {T:g}$, $N = {N}$, $P = {P}$"
         style = dict(color=f"C{sizes.index((N, P))}", ls="-" if T == 0.5 else "--")
         axes[0].plot(t, c["loss_curve"], label=lab, **style)
         axes[1].plot(t, N * c["lam_curve"], label=lab, **style)
         axes[2].plot(t, c["bn_curve"] / N, label=lab, **style)
     axes[0].axhline(TARGET, color="k", ls=":", lw=0.8)
-    axes[0].set(xscale="log", yscale="log", xlabel="t = lr × steps", ylabel="training loss (median)",
-                title=f"m = 2: training loss (target {TARGET:g} dotted)")
-    axes[1].set(xscale="log", xlabel="t = lr × steps", ylabel="N λ_max (median)", title="sharpness × N along the path")
-    axes[2].set(xscale="log", yscale="log", xlabel="t = lr × steps", ylabel="B_noise / N (median)",
-                title="gradient noise scale / N along the path")
+    axes[0].set(xscale="log", yscale="log", xlabel=r"$t = \mathrm{lr} \times$ steps", ylabel="training loss (median)",
+                title=f"training loss (target ${TARGET:g}$ dotted)")
+    axes[1].set(xscale="log", xlabel=r"$t = \mathrm{lr} \times$ steps", ylabel=r"$N\lambda_{\max}$ (median)",
+                title=r"sharpness $\lambda_{\max}$ of the training loss, $\times N$")
+    axes[2].set(xscale="log", yscale="log", xlabel=r"$t = \mathrm{lr} \times$ steps",
+                ylabel=r"$B_{\rm noise}/N$ (median)", title=r"gradient noise scale $B_{\rm noise} = \mathrm{tr}\,\Sigma/|\nabla L|^2$, $/N$")
+    _logfmt(axes[2], "y")
     for ax in axes:
         ax.legend(fontsize=7)
-    fig.suptitle("Along the small-batch path (medians over the replicas still training; runs stop at ε_g ≤ 1e-5)", fontsize=10)
+    fig.suptitle("Along the small-batch path $m = 2$ (medians over the replicas still training; runs stop at "
+                 r"$\varepsilon_g \leq 10^{-5}$; curves end when fewer than half are left)", fontsize=10)
     _save(fig, path)
 
 
 def plot_minima(mT, mlr, path):
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.3))
-    series = [(f"T = {k:g}", d, "o-") for k, d in mT.items()] + [(f"lr = {k:g}", d, "s--") for k, d in mlr.items()]
-    for i, (lab, d, fmt) in enumerate(series):
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.8))
+    series = ([(f"$T = {k:g}$", d, "o-", 7) for k, d in mT.items()]
+              + [(f"lr $= {k:g}$", d, "s--", 4) for k, d in mlr.items()])
+    lam_all = []
+    for i, (lab, d, fmt, ms) in enumerate(series):
         c = f"C{i}"
-        axes[0].errorbar(d["m"], d["lam"], d["lam_sem"], fmt=fmt, color=c, ms=4, label=lab)
+        lam_all.append(d["lam"])
+        axes[0].errorbar(d["m"], d["lam"], d["lam_sem"], fmt=fmt, color=c, ms=ms, mfc="none" if ms > 5 else c, label=lab)
         axes[0].plot(d["m"], 2.0 / d["lr"], ":", color=c, lw=1)
-        if np.any(d["converged"] < 0.5):
-            bad = d["converged"] < 0.5
-            axes[0].plot(d["m"][bad], d["lam"][bad], "x", color="k", ms=9)
-            axes[1].plot(d["m"][bad], d["eps"][bad], "x", color="k", ms=9)
-        axes[1].errorbar(d["m"], d["eps"], d["eps_sem"], fmt=fmt, color=c, ms=4, label=lab)
-        axes[2].errorbar(d["m"], d["wn"], d["wn_sem"], fmt=fmt, color=c, ms=4, label=lab)
-        axes[3].errorbar(d["d_lam"], d["d_eps"], d["d_eps_sem"], d["d_lam_sem"], fmt=fmt, color=c, ms=4,
-                         label=f"{lab}: paired ρ_s(λ, ε_g) = {_fmt(d['rho_paired'], d['rho_paired_sem'])}")
-    axes[0].set(xscale="log", yscale="log", ylim=(0.02, 0.12), xlabel="mini-batch size m", ylabel="final λ_max (mean ± sem)",
-                title="sharpness at the end (dotted: 2/lr; × most runs not converged)")
-    axes[1].set(xscale="log", xlabel="mini-batch size m", ylabel="test error ε_g (mean ± sem)", title="generalisation error")
-    axes[2].set(xscale="log", xlabel="mini-batch size m", ylabel="|w| / √(K N)", title="weight norm")
+        bad = d["converged"] < 0.5
+        if bad.any():
+            axes[0].plot(d["m"][bad], d["lam"][bad], "x", color="k", ms=10, mew=2)
+            axes[1].plot(d["m"][bad], d["eps"][bad], "x", color="k", ms=10, mew=2)
+        axes[1].errorbar(d["m"], d["eps"], d["eps_sem"], fmt=fmt, color=c, ms=ms, mfc="none" if ms > 5 else c, label=lab)
+        axes[2].errorbar(d["m"], d["wn"], d["wn_sem"], fmt=fmt, color=c, ms=ms, mfc="none" if ms > 5 else c, label=lab)
+        axes[3].errorbar(d["d_lam"], d["d_eps"], d["d_eps_sem"], d["d_lam_sem"], fmt=fmt, color=c, ms=ms,
+                         mfc="none" if ms > 5 else c,
+                         label=f"{lab}: paired $\\rho_s(\\lambda_{{\\max}}, \\varepsilon_g) = {_fmt(d['rho_paired'], d['rho_paired_sem'])}$")
+    lam_all = np.concatenate(lam_all) if lam_all else np.array([0.05])
+    lo, hi = np.nanmin(lam_all), np.nanmax(lam_all)
+    axes[0].set(xscale="log", yscale="log", ylim=(lo / 1.4, hi * 1.4), xlabel="mini-batch size $m$",
+                ylabel=r"final $\lambda_{\max}$ (mean ± sem)",
+                title=r"sharpness at the end (dotted: $2/\mathrm{lr}$; × = most runs not converged)")
+    axes[1].set(xscale="log", xlabel="mini-batch size $m$", ylabel=r"test error $\varepsilon_g$ (mean ± sem)",
+                title=r"generalisation error $\varepsilon_g$")
+    axes[2].set(xscale="log", xlabel="mini-batch size $m$", ylabel=r"$|w|/\sqrt{KN}$", title="weight norm")
     axes[3].axhline(0, color="k", lw=0.5)
     axes[3].axvline(0, color="k", lw=0.5)
-    axes[3].set(xlabel="relative change of λ_max from m = 1 (paired)", ylabel="change of ε_g from m = 1 (paired)",
-                title="sharper ⇔ worse?  (points: m = 1 … P)")
+    axes[3].set(xlabel=r"$\Delta\lambda_{\max}/\lambda_{\max}$ from $m = 1$ (paired)",
+                ylabel=r"$\Delta\varepsilon_g$ from $m = 1$ (paired)",
+                title=r"sharper $\Rightarrow$ worse?  (points: $m = 1 \dots P$)")
+    for ax in axes:
+        ax.title.set_fontsize(9)
     for ax in axes:
         ax.legend(fontsize=7)
-    fig.suptitle("Erf soft committee N = 32, K = M = 2, P = 32 < KN: the zero-loss minimum SGD reaches, against the batch size", fontsize=10)
+    fig.suptitle(r"Erf soft committee $N = 32$, $K = M = 2$, $P = 32 < KN$: the zero-loss minimum SGD reaches, "
+                 r"against $m$ at fixed $T = \mathrm{lr}/m$ (circles) and fixed lr (squares); replicas paired over $m$",
+                 fontsize=10)
     _save(fig, path)
 
 
@@ -604,7 +665,7 @@ def _analyze(base, figdir, scale):
                              f"{_fmt(d['E_med'][i])} | {_fmt(d['t_med'][i])} | {d['reached'][i]:.2f} | {_fmt(d['ratio'][i])} | {d['eps_final'][i]:.2g} |")
             if kind == "T":
                 b = (f"{d['bstar']:.3g} (range {d['bstar_lo']:.3g}–{d['bstar_hi']:.3g}: "
-                     f"{'the m-grid bracket; the next m has a censored median' if d['bstar_censored'] else '68% bootstrap'})" if d["bstar_determined"]
+                     f"{'the m-grid bracket: E jumps (or its median is censored) at the next m' if d['bstar_censored'] else '68% bootstrap'})" if d["bstar_determined"]
                      else f"not determined (E never doubles for m ≤ {int(d['m'][-1])})")
                 lines += ["", f"B* (E doubles): {b}; {100 * d['bstar_undetermined_frac']:.0f}% of bootstrap resamples undetermined."]
                 if (N, P, value) in cp:
