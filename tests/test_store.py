@@ -500,9 +500,11 @@ def test_readme_hdf5_example_runs_with_h5py_pandas_and_xarray(tmp_path, monkeypa
     from pathlib import Path
     d = tmp_path / "tasks"
     d.mkdir()
-    for i, (N, m) in enumerate([(15, 24), (15, 32), (21, 24), (21, 32)]):
+    for i, (N, m, init) in enumerate([(15, 20, "random"), (15, 20, "teacher"), (15, 32, "random"),
+                                      (21, 20, "random"), (21, 32, "random")]):
         res = fake_result(seed=i)
-        res.params = {"teacher": {"N": N}, "algorithm": {"batch_size": m}, "run": {"seed": 0}}
+        res.time_at_teacher = np.linspace(0, 1, len(res.success))
+        res.params = {"teacher": {"N": N}, "algorithm": {"batch_size": m}, "run": {"seed": 0, "init": init}}
         write_sweep_task(d, res)
     (tmp_path / "quickstart").mkdir()
     store.merge([str(d)], str(tmp_path / "quickstart" / "results.h5"))
@@ -516,8 +518,9 @@ def test_readme_hdf5_example_runs_with_h5py_pandas_and_xarray(tmp_path, monkeypa
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert list(namespace["idx"]["key"]) == sorted(namespace["idx"]["key"])
-    assert namespace["p"].loc[(15, 24)] == pytest.approx(namespace["df"]["success_rate"].iloc[
-        list(namespace["df"]["key"]).index(namespace["rows"]["key"][0].decode())])
+    assert len(namespace["rows"]) == 2                  # N = 15, m = 20: both starts
+    sel = namespace["df"][(namespace["df"]["teacher.N"] == 15) & (namespace["df"]["algorithm.batch_size"] == 20)]
+    assert namespace["p"].loc[(15, 20)] == pytest.approx(sel["success_rate"].mean())
     assert namespace["da"].dims == ("teacher.N", "algorithm.batch_size") and namespace["da"].shape == (2, 2)
 
 
