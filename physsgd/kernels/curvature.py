@@ -186,7 +186,7 @@ def gradient_moments_online(cfg, W, W0, fields, v, src, s, n, G, h, h0, a):
     G[:, :] = 0.0
     M2 = 0.0
     for i in range(n):
-        make_samples(cfg, s, Wt, fields_t, vt, X1, y1, ht, True)
+        make_samples(cfg, s, Wt, fields_t, vt, X1, y1, ht, np.int64(1))
         x = X1[0]
         Fv = student_output(cfg, W, W0, fields, v, x, h, h0)
         dl = loss_grad(cfg.loss, Fv, y1[0], cfg.margin)

@@ -89,7 +89,7 @@ def begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser, Xtest_user, ytest_us
     Wt_full = np.zeros((M, N))
     embed(Wt, fields_t, cfg.dense_t, N, Wt_full)
     if M > 0:
-        overlaps_with(Wt, fields_t, cfg.dense_t, Wt_full, cfg.fan_in_t, T_r)
+        overlaps_with(Wt, fields_t, cfg.dense_t, Wt_full, float(cfg.fan_in_t), T_r)
     scratch = (np.empty(K), np.empty(K), np.empty((K, N)), np.empty((K, M)), np.empty((K, K)),
                np.zeros(max(M, 1), np.bool_))     # h, h0, student embedded, R, Q, used
     return W.copy(), src, Xte, yte, Wt_full, scratch
@@ -182,13 +182,14 @@ def bits_move(cfg, s, W, W0, fields, v, src, buf):
 @njit
 def _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm, on, full_eps):
     """Fill the R, Q scratch; return eps_g: 0 when the exact rule says the student is the
-    teacher, else the closed form, else the test set (NaN when not full_eps: not needed)."""
+    teacher, else the closed form, else the test set (NaN when not full_eps: not needed). on and
+    full_eps are 0/1 int64: literal True/False arguments would compile one copy per call site."""
     h, h0, ws_full, Rm, Qm, used = scratch
     K, F = W.shape
     if Wt_full.shape[0] > 0:
         overlaps_with(W, fields_s, cfg.dense_s, Wt_full, math.sqrt(F * cfg.fan_in_t), Rm)
     embed(W, fields_s, cfg.dense_s, cfg.N, ws_full)
-    overlaps_with(W, fields_s, cfg.dense_s, ws_full, F, Qm)
+    overlaps_with(W, fields_s, cfg.dense_s, ws_full, float(F), Qm)
     if cfg.teacher_rule != RULE_EPS and on:
         return 0.0
     if cfg.eg_mode != EG_TESTSET:
@@ -205,8 +206,8 @@ def _eps_below(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm):
     if cfg.eg_mode == EG_TESTSET and cfg.out_s != SUM:
         return errors_at_most(cfg, W, W0, fields_s, vs, Xte, yte, h, h0,
                               cfg.success_eps * Xte.shape[0])
-    return _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm, False,
-                    True) <= cfg.success_eps
+    return _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm, np.int64(0),
+                    np.int64(1)) <= cfg.success_eps
 
 
 @njit
@@ -297,8 +298,8 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
         _track(cfg, step, on, ctr)
     # window means at the probes
     if in_window and probe:
-        eg = _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, T[r], on,
-                      not cfg.batch_eps)
+        eg = _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, T[r], np.int64(on),
+                      np.int64(not cfg.batch_eps))
         acc[A_OVERLAP] += best_overlap(scratch[3], scratch[4], T[r])
         acc[A_EPS] += eg
         ctr[C_PROBES] += 1
@@ -309,7 +310,7 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
             and not errors_at_most(cfg, W, W0, fields_s, vs, Xte, yte, scratch[0], scratch[1],
                                    cfg.success_eps * Xte.shape[0])):
         return False    # not yet a success: found out at the first few errors, not a full pass
-    eg = _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, T[r], on, True)
+    eg = _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, T[r], np.int64(on), np.int64(1))
     wn = np.sqrt(np.sum(W ** 2)) / math.sqrt(W.size)
     if not (math.isfinite(eg) and math.isfinite(wn)):
         # finite weights so large that their overlaps overflow count as diverged too
@@ -425,7 +426,8 @@ def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
     buf = sgd_buffers(cfg, W.shape[0], W.shape[1])
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
-    step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
+    # step 0 observes the initial state; np.int64(0), not 0: a literal would compile observe twice
+    step, berr, finite = np.int64(0), 0.0, W.shape[0] > 0
     while True:
         if not quiet_step(cfg, step, berr, finite, W, ctx, ctr, acc):
             rec = ctr[C_REC]
@@ -451,7 +453,8 @@ def run_greedy(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yus
     buf = greedy_buffers(cfg, W.shape[0], W.shape[1])
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
-    step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
+    # step 0 observes the initial state; np.int64(0), not 0: a literal would compile observe twice
+    step, berr, finite = np.int64(0), 0.0, W.shape[0] > 0
     while True:
         if not quiet_step(cfg, step, berr, finite, W, ctx, ctr, acc):
             if observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
@@ -471,7 +474,8 @@ def run_greedy_bits(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser
     buf = bits_buffers(cfg, W.shape[0], W.shape[1], src)
     ctr, acc = _counters(cfg)
     ctx = (W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps)
-    step, berr, finite = 0, 0.0, True      # step 0 observes the initial state
+    # step 0 observes the initial state; np.int64(0), not 0: a literal would compile observe twice
+    step, berr, finite = np.int64(0), 0.0, W.shape[0] > 0
     while True:
         if not quiet_step(cfg, step, berr, finite, W, ctx, ctr, acc):
             if observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):

@@ -40,6 +40,8 @@ def noisy(cfg, s, y):
 
 @njit
 def make_samples(cfg, s, Wt, fields_t, vt, X, y, ht, with_noise):
+    """Draw X's rows and the teacher's labels (with label noise when with_noise != 0: a 0/1
+    int64, since literal True/False arguments would compile one copy per call site)."""
     for mu in range(X.shape[0]):
         draw_input(cfg, s, X[mu])
         y[mu] = teacher_output(cfg, Wt, fields_t, vt, X[mu], ht)
@@ -71,7 +73,7 @@ def online_batch(cfg, s, Xb, yb, Wt, fields_t, vt, ht):
         for mu in range(Xb.shape[0]):
             yb[mu] = noisy(cfg, s, yb[mu])
         return
-    make_samples(cfg, s, Wt, fields_t, vt, Xb, yb, ht, True)
+    make_samples(cfg, s, Wt, fields_t, vt, Xb, yb, ht, np.int64(1))
 
 
 @njit
@@ -121,7 +123,7 @@ def data_source(cfg, s_train, Xuser, yuser, Wt, fields_t, vt, N):
     elif cfg.P > 0:
         Xtr = np.empty((cfg.P, N))
         ytr = np.empty(cfg.P)
-        make_samples(cfg, s_train, Wt, fields_t, vt, Xtr, ytr, ht, True)
+        make_samples(cfg, s_train, Wt, fields_t, vt, Xtr, ytr, ht, np.int64(1))
     else:
         Xtr = np.empty((0, N))
         ytr = np.empty(0)
@@ -140,5 +142,5 @@ def test_set(cfg, s_test, Xtest_user, ytest_user, Wt, fields_t, vt, N, needed):
         return Xtest_user, ytest_user
     Xte = np.empty((cfg.test_size, N))
     yte = np.empty(cfg.test_size)
-    make_samples(cfg, s_test, Wt, fields_t, vt, Xte, yte, np.empty(max(Wt.shape[0], 1)), False)
+    make_samples(cfg, s_test, Wt, fields_t, vt, Xte, yte, np.empty(max(Wt.shape[0], 1)), np.int64(0))
     return Xte, yte
