@@ -284,6 +284,7 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
     if step > 0:
         _sums(cfg, step, berr, ctr, acc)
     rec = ctr[C_REC]
+    # quiet_step (above) skips this call exactly when none of these holds: keep the two in step
     is_record = rec < record_steps.shape[0] and step == record_steps[rec]
     in_window = cfg.window_start <= step <= cfg.window_stop
     probe = step % cfg.probe_every == 0 or step == cfg.window_stop
