@@ -143,7 +143,7 @@ def train_overlaps(teacher, student, algo, data, plan, threads=None, spec=None) 
     """Run the chain for a checked plan (``physsgd.train.check_args``) and wrap the result.
     ``spec``: the length and record arguments as the caller gave them (steps, epochs, alpha,
     record), recorded in params; default: steps=plan.total_steps and the record grid."""
-    from .train import _numba_threads, _params
+    from .train import _numba_threads, _params, outputs
 
     cfg = chain_config(teacher, student, algo, data, plan)
     replicas, seed = plan.replicas, plan.seed
@@ -152,14 +152,7 @@ def train_overlaps(teacher, student, algo, data, plan, threads=None, spec=None) 
     vs = np.asarray(student.second_layer if student.second_layer else np.ones(K), float)
     vt = np.asarray(teacher.second_layer if teacher.second_layer else np.ones(M), float)
     T_rec = len(plan.record_steps)
-    out = dict(eps_g=np.full((replicas, T_rec), np.nan), train_err=np.full((replicas, T_rec), np.nan),
-               R=np.full((replicas, T_rec, K, M), np.nan), Q=np.full((replicas, T_rec, K, K), np.nan),
-               T=np.zeros((replicas, M, M)), wchange=np.full((replicas, T_rec), np.nan),
-               wnorm=np.full((replicas, T_rec), np.nan), diverged=np.zeros(replicas, bool),
-               success=np.zeros(replicas, bool), stopped=np.zeros(replicas, np.int64),
-               at_teacher=np.full(replicas, np.nan), first_passage=np.full(replicas, -1, np.int64),
-               first_exit=np.full(replicas, -1, np.int64), window_overlap=np.full(replicas, np.nan),
-               window_eps_g=np.full(replicas, np.nan))
+    out = outputs(replicas, T_rec, K, M)
     t0 = _time.perf_counter()
     with _numba_threads(threads):
         kov.train_chain(cfg, given, vs, vt, seed_states(seed, replicas, kc.STREAM_SETUP),

@@ -124,14 +124,7 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
     cfg = _kernel_config(teacher, student, algo, data, setup, plan)
     K, M = student.K, setup["M"]
     T_rec = len(plan.record_steps)
-    out = dict(eps_g=np.full((replicas, T_rec), np.nan), train_err=np.full((replicas, T_rec), np.nan),
-               R=np.full((replicas, T_rec, K, M), np.nan), Q=np.full((replicas, T_rec, K, K), np.nan),
-               T=np.zeros((replicas, M, M)), wchange=np.full((replicas, T_rec), np.nan),
-               wnorm=np.full((replicas, T_rec), np.nan), diverged=np.zeros(replicas, bool),
-               success=np.zeros(replicas, bool), stopped=np.zeros(replicas, np.int64),
-               at_teacher=np.full(replicas, np.nan), first_passage=np.full(replicas, -1, np.int64),
-               first_exit=np.full(replicas, -1, np.int64), window_overlap=np.full(replicas, np.nan),
-               window_eps_g=np.full(replicas, np.nan))
+    out = outputs(replicas, T_rec, K, M)
     # measure=[...] (kernels/curvature.py): always allocated (one compiled kernel), returned
     # when requested; then the measure streams' states
     for name in MEASURES:
@@ -160,6 +153,19 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
                        student_fields=_index_fields(student, setup["fields_s"]),
                        teacher_fields=_index_fields(teacher, setup["fields_t"]) if teacher else None,
                        params=params, wall_time=wall)
+
+
+def outputs(replicas, T_rec, K, M) -> dict:
+    """The kernels' output arrays, in the order of the ``out`` tuple (kernels/engine.py), filled
+    with what a replica that records nothing leaves: NaN, -1 for "never", False, 0."""
+    return dict(eps_g=np.full((replicas, T_rec), np.nan), train_err=np.full((replicas, T_rec), np.nan),
+                R=np.full((replicas, T_rec, K, M), np.nan), Q=np.full((replicas, T_rec, K, K), np.nan),
+                T=np.zeros((replicas, M, M)), wchange=np.full((replicas, T_rec), np.nan),
+                wnorm=np.full((replicas, T_rec), np.nan), diverged=np.zeros(replicas, bool),
+                success=np.zeros(replicas, bool), stopped=np.zeros(replicas, np.int64),
+                at_teacher=np.full(replicas, np.nan), first_passage=np.full(replicas, -1, np.int64),
+                first_exit=np.full(replicas, -1, np.int64), window_overlap=np.full(replicas, np.nan),
+                window_eps_g=np.full(replicas, np.nan))
 
 
 def _params(teacher, student, algo, data, plan, steps, epochs, alpha, record, stop, init, cfg):

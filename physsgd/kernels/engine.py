@@ -354,10 +354,10 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
 # phase: finish
 
 @njit
-def finish(cfg, r, W, ctx, ctr, acc, out):
-    """Stationary observables, the record slots after an early stop (repeat the last record;
-    NaN for a diverged replica), success."""
-    W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps = ctx
+def close_records(cfg, r, ctr, acc, out):
+    """The stationary observables from the counters, and the record slots after an early stop
+    (repeat the last record; NaN for a diverged replica). Returns the number of records taken.
+    Shared by every engine's finish (overlaps.py too); success is each engine's own."""
     eps_g, train_err, R, Q, T, wchange, wnorm, diverged, success, stopped = out[:10]
     at_teacher, first_passage, first_exit, window_overlap, window_eps_g = out[10:15]
     stopped[r] = ctr[C_STOP]
@@ -391,6 +391,16 @@ def finish(cfg, r, W, ctx, ctr, acc, out):
             wnorm[r, t] = wnorm[r, rec - 1]
             R[r, t] = R[r, rec - 1]
             Q[r, t] = Q[r, rec - 1]
+    return rec
+
+
+@njit
+def finish(cfg, r, W, ctx, ctr, acc, out):
+    """close_records, then success: the exact rule from the weights, or eps_g at the last record."""
+    W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps = ctx
+    eps_g, diverged, success = out[0], out[7], out[8]
+    rec = close_records(cfg, r, ctr, acc, out)
+    n_rec = eps_g.shape[1]
     if not diverged[r] and rec > 0:
         if cfg.teacher_rule != RULE_EPS:
             success[r] = is_on_teacher(cfg, W, W0, fields_s, vs, Wt, same_field, Xte, yte, scratch)

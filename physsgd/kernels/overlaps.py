@@ -83,7 +83,8 @@ from numba import njit, prange
 from . import network, rng
 from .config import EG_TESTSET, STOP_NONE, STOP_SUCCESS, SUM
 from .engine import (A_BATCH_ERR, A_EPS, A_OVERLAP, A_RUN_ERR, C_BATCH_N, C_PROBES, C_REC,
-                     C_ON, C_PASSAGE, C_EXIT, C_RUN_N, C_SEEN, C_STOP, _counters, _track)
+                     C_ON, C_PASSAGE, C_EXIT, C_RUN_N, C_SEEN, C_STOP, _counters, _track,
+                     close_records)
 from .network import loss_grad, predict
 from .observables import eps_closed_form
 from .rng import _INV_2_53, _U, _ziggurat_slow, _ziggurat_word, normal
@@ -671,41 +672,10 @@ def observe(cfg, r, step, berr, finite, Y, ctx, ctr, acc, out):
 
 @njit
 def finish(cfg, r, ctr, acc, out):
-    """Stationary observables, the record slots after an early stop (repeat the last record;
-    NaN for a diverged replica), success (as engine.finish under the "eps" rule)."""
-    eps_g, train_err, R, Q, T, wchange, wnorm, diverged, success, stopped = out[:10]
-    at_teacher, first_passage, first_exit, window_overlap, window_eps_g = out[10:15]
-    stopped[r] = ctr[C_STOP]
-    first_passage[r] = ctr[C_PASSAGE]
-    first_exit[r] = ctr[C_EXIT]
-    if diverged[r]:
-        at_teacher[r] = np.nan
-        window_overlap[r] = np.nan
-        window_eps_g[r] = np.nan
-    else:
-        at_teacher[r] = ctr[C_ON] / ctr[C_SEEN] if ctr[C_SEEN] > 0 else np.nan
-        window_overlap[r] = acc[A_OVERLAP] / ctr[C_PROBES] if ctr[C_PROBES] > 0 else np.nan
-        if cfg.batch_eps:
-            window_eps_g[r] = acc[A_BATCH_ERR] / ctr[C_BATCH_N] if ctr[C_BATCH_N] > 0 else np.nan
-        else:
-            window_eps_g[r] = acc[A_EPS] / ctr[C_PROBES] if ctr[C_PROBES] > 0 else np.nan
-    rec = ctr[C_REC]
+    """engine.close_records, then success as engine.finish under the "eps" rule."""
+    eps_g, diverged, success = out[0], out[7], out[8]
+    rec = close_records(cfg, r, ctr, acc, out)
     n_rec = eps_g.shape[1]
-    for t in range(rec, n_rec):
-        if diverged[r]:
-            eps_g[r, t] = np.nan
-            train_err[r, t] = np.nan
-            wchange[r, t] = np.nan
-            wnorm[r, t] = np.nan
-            R[r, t] = np.nan
-            Q[r, t] = np.nan
-        elif rec > 0:
-            eps_g[r, t] = eps_g[r, rec - 1]
-            train_err[r, t] = train_err[r, rec - 1]
-            wchange[r, t] = wchange[r, rec - 1]
-            wnorm[r, t] = wnorm[r, rec - 1]
-            R[r, t] = R[r, rec - 1]
-            Q[r, t] = Q[r, rec - 1]
     if not diverged[r] and rec > 0:
         success[r] = eps_g[r, n_rec - 1] <= cfg.success_eps
 
