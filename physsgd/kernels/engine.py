@@ -247,21 +247,26 @@ def _sums(cfg, step, berr, ctr, acc):
 
 
 @njit(inline="always")
+def _events(cfg, step, ctr, record_steps):
+    """What step > 0 asks of observe: a record, a probe of the window, a check of the stop rule."""
+    rec = ctr[C_REC]
+    is_record = rec < record_steps.shape[0] and step == record_steps[rec]
+    probe = step % cfg.probe_every == 0 or step == cfg.window_stop
+    check = cfg.stop_rule != STOP_NONE and step > 0 and (step % cfg.check_every == 0 or is_record)
+    return is_record, probe, check
+
+
+@njit(inline="always")
 def quiet_step(cfg, step, berr, finite, W, ctx, ctr, acc):
     """Most steps need only the running sums and, under a weights rule, the teacher check: do
     those and return True; return False (doing nothing) when the step needs ``observe`` (step 0,
     divergence, a probe, a record, a stop check). Inlined into the loops: a call of ``observe``
     passes ~40 arrays, whose reference counting alone was ~1 us per step, a quarter of an online
     SGD step at m = 1."""
-    record_steps = ctx[11]
     if step == 0 or not finite:
         return False
-    rec = ctr[C_REC]
-    if rec < record_steps.shape[0] and step == record_steps[rec]:
-        return False
-    if step % cfg.probe_every == 0 or step == cfg.window_stop:
-        return False
-    if cfg.stop_rule != STOP_NONE and step % cfg.check_every == 0:
+    is_record, probe, check = _events(cfg, step, ctr, ctx[11])
+    if is_record or probe or check:
         return False
     _sums(cfg, step, berr, ctr, acc)
     if cfg.teacher_rule != RULE_EPS:
@@ -284,11 +289,8 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
     if step > 0:
         _sums(cfg, step, berr, ctr, acc)
     rec = ctr[C_REC]
-    # quiet_step (above) skips this call exactly when none of these holds: keep the two in step
-    is_record = rec < record_steps.shape[0] and step == record_steps[rec]
+    is_record, probe, check = _events(cfg, step, ctr, record_steps)   # quiet_step's test too
     in_window = cfg.window_start <= step <= cfg.window_stop
-    probe = step % cfg.probe_every == 0 or step == cfg.window_stop
-    check = cfg.stop_rule != STOP_NONE and step > 0 and (step % cfg.check_every == 0 or is_record)
     # the teacher check: every step from the weights, or at the probes from eps_g
     on = False
     if cfg.teacher_rule != RULE_EPS:
