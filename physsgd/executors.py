@@ -132,7 +132,8 @@ def _init_worker(threads, parent_pid=None, started=None):
     _STARTED = started
     if parent_pid is not None:
         _exit_with_parent(parent_pid)
-    # Each worker process gets its share of the cores for numba's parallel loops.
+    # Each worker process gets its share of the cores for its replica threads (physsgd/
+    # replicas.py reads numba's thread count)
     if threads:
         try:
             import numba

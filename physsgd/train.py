@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from . import _validate as v
+from . import replicas as parallel
 from .algorithms import SGD, Greedy
 from .data import Dataset, Online
 from .kernels import config as kc, engine as kengine
@@ -131,12 +132,13 @@ def train(teacher, student, algo, data, steps=None, epochs=None, alpha=None, rep
         out[name] = np.full((replicas, T_rec), np.nan)
     out["measure_states"] = seed_states(seed, replicas, kc.STREAM_MEASURE)
     t0 = _time.perf_counter()
-    with _numba_threads(threads):
-        kengine.entry_point(cfg.algo, bit_path(teacher, student, algo, data))(
-            cfg, setup["W"], setup["fields_s"], setup["vs"], setup["Wt"], setup["fields_t"],
-            setup["vt"], setup["same_field"], setup["Xuser"], setup["yuser"], setup["Xtest"],
-            setup["ytest"], seed_states(seed, replicas, kc.STREAM_TRAIN),
-            seed_states(seed, replicas, kc.STREAM_TEST), plan.record_steps, tuple(out.values()))
+    parallel.run(kengine.entry_point(cfg.algo, bit_path(teacher, student, algo, data)), cfg,
+                 replicas, threads, setup["W"], setup["fields_s"], setup["vs"], setup["Wt"],
+                 setup["fields_t"], setup["vt"], setup["same_field"], setup["Xuser"],
+                 setup["yuser"], setup["Xtest"], setup["ytest"],
+                 seed_states(seed, replicas, kc.STREAM_TRAIN),
+                 seed_states(seed, replicas, kc.STREAM_TEST), plan.record_steps,
+                 tuple(out.values()))
     wall = _time.perf_counter() - t0
     params = _params(teacher, student, algo, data, plan, steps, epochs, alpha, record, stop, init,
                      cfg)

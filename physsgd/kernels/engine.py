@@ -1,5 +1,5 @@
-"""The replica loop: data, moves, recording, stationary observables, stop rules; replicas in
-parallel with prange.
+"""The replica loop: data, moves, recording, stationary observables, stop rules; an entry point
+runs a block of replicas (physsgd/replicas.py runs blocks in parallel threads).
 
 Every random number of replica r comes from its own streams (train: data, batches, proposals;
 test: the fixed test set), so its trajectory is the same whatever the thread count.
@@ -13,9 +13,8 @@ A replica's run is a sequence of named phases, each a small function:
 There is one entry point per algorithm (train_sgd, train_greedy, train_greedy_bits) so that a
 run compiles only the code its algorithm needs. Compile time: every phase is called from one call
 site with variables (a literal argument, e.g. observe(..., 0, ...), would compile a second
-specialisation), and the replica index is cast to int64 (prange's index is int64 where numba types
-the loop and uint64 in the parallel function it outlines: two compilations of the whole replica
-loop otherwise).
+specialisation), and the entry points are plain loops over a block of replicas (a prange wrapper
+compiled the whole linked replica loop once more: 14 s of a 60 s cold compile).
 
 The ``out`` tuple (allocated by physsgd/train.py, in this order):
     out[0:10]   eps_g, train_err, R, Q, T, wchange, wnorm, diverged, success, stopped
@@ -26,7 +25,7 @@ The ``out`` tuple (allocated by physsgd/train.py, in this order):
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .config import (EG_TESTSET, GREEDY_ALGO, RULE_EPS, RULE_WEIGHTS, RULE_WEIGHTS_OR_TEST,
                      STOP_NONE, STOP_SUCCESS, STOP_ZERO_LOSS, STOP_ZERO_TRAIN_ERROR, SUM)
@@ -431,7 +430,7 @@ def _measured(cfg, r, rec_before, W, ctx, ctr, out):
         measure_record(cfg, r, ctr[C_REC] - 1, W, ctx[0], ctx[1], ctx[2], ctx[10], out)
 
 
-@njit
+@njit(inline="always")   # into its entry point: one optimisation of the loop
 def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
             ytest_user, s_train, s_test, record_steps, out):
     W0, src, Xte, yte, Wt_full, scratch = begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser,
@@ -458,7 +457,7 @@ def run_sgd(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
         repeat_after_stop(out, r, ctr[C_REC], out[7][r])
 
 
-@njit
+@njit(inline="always")   # into its entry point: one optimisation of the loop
 def run_greedy(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
                ytest_user, s_train, s_test, record_steps, out):
     W0, src, Xte, yte, Wt_full, scratch = begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser,
@@ -479,7 +478,7 @@ def run_greedy(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yus
     finish(cfg, r, W, ctx, ctr, acc, out)
 
 
-@njit
+@njit(inline="always")   # into its entry point: one optimisation of the loop
 def run_greedy_bits(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
                     Xtest_user, ytest_user, s_train, s_test, record_steps, out):
     W0, src, Xte, yte, Wt_full, scratch = begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser,
@@ -500,34 +499,36 @@ def run_greedy_bits(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser
     finish(cfg, r, W, ctx, ctr, acc, out)
 
 
-# nogil: callers' threads (watchdogs, dask, a signal-handling main thread) keep running
-@njit(parallel=True, cache=True, nogil=True)
-def train_sgd(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
-              ytest_user, s_train, s_test, record_steps, out):
-    for r in prange(W.shape[0]):
-        run_sgd(cfg, np.int64(r), W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser,
-                yuser, Xtest_user, ytest_user, s_train[r], s_test[r], record_steps, out)
+# The entry points: replicas lo..hi-1 of a run, one after the other. physsgd/replicas.py calls
+# them on blocks of replicas from several threads (nogil); cached on disk (cache=True).
+@njit(cache=True, nogil=True)
+def train_sgd(cfg, lo, hi, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
+              Xtest_user, ytest_user, s_train, s_test, record_steps, out):
+    for r in range(lo, hi):
+        run_sgd(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser, yuser,
+                Xtest_user, ytest_user, s_train[r], s_test[r], record_steps, out)
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def train_greedy(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser, Xtest_user,
-                 ytest_user, s_train, s_test, record_steps, out):
-    for r in prange(W.shape[0]):
-        run_greedy(cfg, np.int64(r), W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser,
+@njit(cache=True, nogil=True)
+def train_greedy(cfg, lo, hi, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
+                 Xtest_user, ytest_user, s_train, s_test, record_steps, out):
+    for r in range(lo, hi):
+        run_greedy(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r], Xuser,
                    yuser, Xtest_user, ytest_user, s_train[r], s_test[r], record_steps, out)
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def train_greedy_bits(cfg, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
+@njit(cache=True, nogil=True)
+def train_greedy_bits(cfg, lo, hi, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
                       Xtest_user, ytest_user, s_train, s_test, record_steps, out):
-    for r in prange(W.shape[0]):
-        run_greedy_bits(cfg, np.int64(r), W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r],
+    for r in range(lo, hi):
+        run_greedy_bits(cfg, r, W[r], fields_s[r], vs, Wt[r], fields_t[r], vt, same_field[r],
                         Xuser, yuser, Xtest_user, ytest_user, s_train[r], s_test[r],
                         record_steps, out)
 
 
 def entry_point(algo, bit_path=False):
-    """The parallel kernel of an algorithm code (and of the bit-level greedy path)."""
+    """The block kernel of an algorithm code (and of the bit-level greedy path):
+    ``kernel(cfg, lo, hi, ...)`` trains replicas lo..hi-1."""
     if algo == GREEDY_ALGO:
         return train_greedy_bits if bit_path else train_greedy
     return train_sgd
