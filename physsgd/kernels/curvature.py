@@ -364,7 +364,8 @@ def lanczos_top(cfg, fields, X, DL, D2, A, B, K, F, s, max_iter, tol):
     u = np.empty(K)
     fill_normal(s, Qb[0])
     nrm = math.sqrt(np.sum(Qb[0] ** 2))
-    Qb[0] /= nrm
+    for i in range(n):          # not Qb[0] /= nrm (a row assignment: see samples.next_batch)
+        Qb[0, i] /= nrm
     theta = 0.0
     for j in range(k_max):
         hessian_vector(cfg, fields, X, DL, D2, A, B, Qb[j].reshape((K, F)), w.reshape((K, F)), u)
@@ -380,7 +381,8 @@ def lanczos_top(cfg, fields, X, DL, D2, A, B, K, F, s, max_iter, tol):
             return math.nan, False, j + 1
         if b * abs(last) <= tol * radius or b <= 1e-13 * radius or j + 1 == n:
             return theta, True, j + 1
-        Qb[j + 1] = w / b
+        for i in range(n):              # not Qb[j + 1] = w / b (the same)
+            Qb[j + 1, i] = w[i] / b
     return theta, False, k_max
 
 

@@ -112,6 +112,14 @@ def sgd_move(cfg, s, W, W0, fields, v, src, buf):
     return sgd_step(cfg, W, W0, fields, v, mom, C, Xb, yb, h, h0, dfdh)
 
 
+@njit(inline="always")
+def _transpose_into(src, dst):
+    """dst[:, :] = src.T, element by element (see _copy_matrix)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[j, i] = src[i, j]
+
+
 @njit
 def greedy_buffers(cfg, K, F):
     m = cfg.batch_size
@@ -131,12 +139,12 @@ def greedy_move(cfg, s, W, W0, fields, v, src, buf):
         errors = 0
         for idx in flip_order:
             next_batch(cfg, s, Xb, yb, src)
-            XT[:, :] = Xb.T
+            _transpose_into(Xb, XT)
             errors += batch_state(cfg, W, fields, v, XT, yb, HT, fb, wrong)
             propose_flip(cfg, s, W, fields, v, XT, yb, HT, fb, wrong, idx)
         return errors / (m * flip_order.shape[0]), True
     next_batch(cfg, s, Xb, yb, src)
-    XT[:, :] = Xb.T
+    _transpose_into(Xb, XT)
     return greedy_sweep(cfg, s, W, fields, v, XT, yb, HT, fb, wrong, flip_order), True
 
 
@@ -337,8 +345,8 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
             stop = eg <= cfg.success_eps
     if is_record or stop:
         # a stop between records lands in this slot
-        R[r, rec] = scratch[3]
-        Q[r, rec] = scratch[4]
+        _copy_matrix(scratch[3], R[r, rec])
+        _copy_matrix(scratch[4], Q[r, rec])
         eps_g[r, rec] = eg
         train_err[r, rec] = terr
         wchange[r, rec] = np.sqrt(np.sum((W - W0) ** 2)) / math.sqrt(W.size)
@@ -353,6 +361,15 @@ def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
 
 # ------------------------------------------------------------------------------------------
 # phase: finish
+
+@njit(inline="always")
+def _copy_matrix(src, dst):
+    """dst[:, :] = src, element by element: a slice assignment compiles numba's shape-mismatch
+    message (string formatting, ~3 s of a cold compile)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
 
 @njit
 def close_records(cfg, r, ctr, acc, out):
@@ -390,8 +407,8 @@ def close_records(cfg, r, ctr, acc, out):
             train_err[r, t] = train_err[r, rec - 1]
             wchange[r, t] = wchange[r, rec - 1]
             wnorm[r, t] = wnorm[r, rec - 1]
-            R[r, t] = R[r, rec - 1]
-            Q[r, t] = Q[r, rec - 1]
+            _copy_matrix(R[r, rec - 1], R[r, t])
+            _copy_matrix(Q[r, rec - 1], Q[r, t])
     return rec
 
 

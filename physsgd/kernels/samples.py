@@ -109,7 +109,8 @@ def next_batch(cfg, s, Xb, yb, src):
     start = batch_start(cfg, s, order, pos, m)
     for mu in range(m):
         i = order[start + mu]
-        Xb[mu, :] = Xtr[i]
+        for j in range(Xb.shape[1]):     # not Xb[mu, :] = Xtr[i]: its shape check compiles
+            Xb[mu, j] = Xtr[i, j]         # numba's message formatting (~3 s of a cold compile)
         yb[mu] = ytr[i]
 
 
