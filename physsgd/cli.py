@@ -486,8 +486,13 @@ def cmd_quickstart(args) -> int:
     results = os.path.join(out, "results.h5")
     t0 = time.time()
     _info(args, f"physsgd quickstart: greedy mini-batch sweep ({config}), {len(sw.tasks)} tasks -> {out}")
-    report = sweep.run(sw, tasks_dir, workers=args.workers, threads=args.threads, quiet=args.quiet,
-                       merge=results)
+    warm = _warm_analysis_kernels(sw.tasks)
+    try:
+        report = sweep.run(sw, tasks_dir, workers=args.workers, threads=args.threads,
+                           quiet=args.quiet, merge=results)
+    finally:
+        if warm is not None:
+            warm.wait()
     if report.failed:
         return EXIT_RUNTIME
     if report.merged is None:
@@ -521,6 +526,29 @@ def cmd_quickstart(args) -> int:
     plot_success(table, png)
     _info(args, f"results: {results}; plot: {png}")
     return EXIT_OK
+
+
+def _warm_analysis_kernels(tasks):
+    """On a cold numba cache, compile the collapse kernels (analysis/fss/warm.py) in a background
+    process while the training kernel compiles: that compile is single-threaded and the
+    analysis would otherwise compile its own kernels afterwards (~8 s). Returns the process, or
+    None (kernels cached, one core only, or no analysis package)."""
+    import subprocess
+    from .executors import cores, kernels_cached
+    if cores() < 2 or kernels_cached(tasks) is not False:
+        return None
+    try:
+        from analysis.fss import warm
+    except ImportError:
+        return None
+    if warm.kernels_cached():
+        return None
+    try:
+        return subprocess.Popen([sys.executable, "-m", "analysis.fss.warm"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(warm.__file__))))
+    except OSError:
+        return None
 
 
 def success_table(results) -> dict:
