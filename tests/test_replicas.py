@@ -1,0 +1,60 @@
+"""physsgd/replicas.py: every replica runs exactly once, in blocks, on the threads asked for;
+a kernel's exception reaches the caller. (Bit-identity across thread counts of the real kernels:
+tests/test_reproducibility.py.)"""
+import threading
+
+import numpy as np
+import pytest
+
+from physsgd import replicas
+
+
+def recording_kernel(cfg, lo, hi, counts, owners):
+    """A stand-in kernel: counts the runs of each replica and which thread ran it."""
+    for r in range(lo, hi):
+        counts[r] += 1
+        owners[r] = threading.get_ident()
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 13, 64])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_every_replica_runs_once(n, threads):
+    counts, owners = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    replicas.run(recording_kernel, None, n, threads, counts, owners)
+    np.testing.assert_array_equal(counts, 1)
+    used = set(owners.tolist())
+    assert len(used) <= min(threads, n)
+    if threads == 1 or n == 1:
+        assert used == {threading.get_ident()}       # no thread started: the caller's own
+
+
+def test_blocks_are_spread_over_the_threads():
+    seen = []
+    gate = threading.Barrier(2, timeout=10)
+
+    def kernel(cfg, lo, hi):
+        if not seen:
+            seen.append(None)
+        gate.wait()          # both threads must be inside a block at once, or this times out
+        seen.append((lo, hi))
+    # 2 threads x 4 blocks per thread = 8 blocks of one replica; the barrier needs two threads
+    # at a time, so the 8 calls pass in pairs
+    replicas.run(kernel, None, 8, 2)
+    assert sorted(seen[1:]) == [(i, i + 1) for i in range(8)]
+
+
+def test_kernel_error_reaches_the_caller():
+    def kernel(cfg, lo, hi, done):
+        for r in range(lo, hi):
+            if r == 5:
+                raise ValueError("replica 5 failed")
+            done[r] = 1
+    done = np.zeros(20, np.int64)
+    with pytest.raises(ValueError, match="replica 5 failed"):
+        replicas.run(kernel, None, 20, 2, done)
+    assert done.sum() < 20
+
+
+def test_default_threads_is_numbas():
+    import numba
+    assert replicas.default_threads() == numba.get_num_threads()
