@@ -28,19 +28,17 @@ def test_every_replica_runs_once(n, threads):
         assert used == {threading.get_ident()}       # no thread started: the caller's own
 
 
-def test_blocks_are_spread_over_the_threads():
+def test_blocks_are_contiguous_and_spread_over_the_threads():
     seen = []
     gate = threading.Barrier(2, timeout=10)
 
     def kernel(cfg, lo, hi):
-        if not seen:
-            seen.append(None)
         gate.wait()          # both threads must be inside a block at once, or this times out
         seen.append((lo, hi))
-    # 2 threads x 4 blocks per thread = 8 blocks of one replica; the barrier needs two threads
-    # at a time, so the 8 calls pass in pairs
-    replicas.run(kernel, None, 8, 2)
-    assert sorted(seen[1:]) == [(i, i + 1) for i in range(8)]
+    n_blocks = 2 * replicas.BLOCKS_PER_THREAD       # the barrier lets the calls pass in pairs
+    size = 3
+    replicas.run(kernel, None, size * n_blocks, 2)
+    assert sorted(seen) == [(i * size, (i + 1) * size) for i in range(n_blocks)]
 
 
 def test_kernel_error_reaches_the_caller():
