@@ -39,9 +39,9 @@ exit codes:
 environment:
   NUMBA_CACHE_DIR  where numba caches the compiled kernels (default: __pycache__ next to the
                    package, or a per-user cache when that is read-only). The first run compiles
-                   them (a few minutes); later runs load them in seconds. On a cluster,
-                   point it at a directory on a shared file system (e.g. $HOME/.cache/numba):
-                   nodes with the same CPU model then compile once.
+                   them (about a minute per kind of run); later runs load them in
+                   seconds. On a cluster, point it at a directory on a shared file system
+                   (e.g. $HOME/.cache/numba): nodes with the same CPU model then compile once.
   NUMBA_NUM_THREADS  upper limit of --threads (default: the number of cores)
 
 docs: README.md (Sweeps and clusters, HDF5 layout) and runs/README.md
@@ -156,10 +156,10 @@ def _parser():
     q = add("quickstart", "run the built-in greedy mini-batch sweep, merge, analyse and plot it",
             "Run the small sweep shipped with physsgd (runs/quickstart.toml: a binary tree "
             "committee trained by greedy single-flip moves on mini-batches of m samples, 4 sizes "
-            "x 11 batch sizes x 32 replicas), merge it into DIR/results.h5, and write the "
-            "critical-point report (DIR/report.txt) and figures (DIR/*.png). The first run "
-            "compiles the numba kernels (a few minutes, announced; cached for later runs, see "
-            "NUMBA_CACHE_DIR in physsgd --help). Re-running resumes.",
+            "x 7 batch sizes x 2 starts (random, planted) x 32 replicas), merge it into "
+            "DIR/results.h5, and write the critical-point report (DIR/report.txt) and figures "
+            "(DIR/*.png). The first run compiles the numba kernels (about a minute, announced; "
+            "cached for later runs, see NUMBA_CACHE_DIR in physsgd --help). Re-running resumes.",
             [common, execution])
     q.add_argument("--out", "-o", default="physsgd-quickstart", metavar="DIR",
                    help="output directory (task files go to DIR/tasks)")

@@ -396,8 +396,9 @@ def _compile(reps, stopper, notice) -> float:
             done.set()
     t0 = time.time()
     where = kernel_cache_dir(reps)
-    notice(f"compiling the numba kernels (first run only, a few minutes; cached in "
-           f"{where or 'numba cache'}; set NUMBA_CACHE_DIR to choose)", kind="compile-start")
+    notice(f"compiling the numba kernels (first run only, about a minute per kind of task; "
+           f"cached in {where or 'numba cache'}; set NUMBA_CACHE_DIR to choose)",
+           kind="compile-start")
     threading.Thread(target=work, name="physsgd-compile", daemon=True).start()
     next_line, last = 30.0, -1
     while not done.wait(POLL):
