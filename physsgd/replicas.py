@@ -20,6 +20,7 @@ they never hold up the interpreter's exit).
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 
@@ -36,6 +37,20 @@ _tasks: queue.SimpleQueue = queue.SimpleQueue()
 _workers: list = []
 _lock = threading.Lock()
 _in_flight = [0]      # blocks queued or running, over all callers (e.g. tasks run in threads)
+
+
+def _reset_after_fork() -> None:
+    """A forked child has none of the parent's threads: start its own workers when needed
+    (a user's multiprocessing with the fork method, after a ps.train in the parent)."""
+    global _tasks, _lock
+    _tasks = queue.SimpleQueue()
+    _lock = threading.Lock()
+    _workers.clear()
+    _in_flight[0] = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def default_threads() -> int:

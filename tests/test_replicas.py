@@ -67,6 +67,22 @@ def test_concurrent_callers_do_not_wait_for_each_other():
     assert not gate.broken
 
 
+def test_a_forked_child_starts_its_own_workers():
+    """After fork the parent's workers do not exist in the child: a run there must not wait
+    for them forever."""
+    import multiprocessing
+    counts, owners = np.zeros(4, np.int64), np.zeros(4, np.int64)
+    replicas.run(recording_kernel, None, 4, 2, counts, owners)     # the parent's workers exist
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=replicas.run, args=(recording_kernel, None, 4, 2, counts, owners))
+    child.start()
+    child.join(timeout=20)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
+
+
 def test_default_threads_is_numbas():
     import numba
     assert replicas.default_threads() == numba.get_num_threads()
