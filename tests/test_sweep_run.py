@@ -305,11 +305,22 @@ def _children(pid):
 
 
 def _state(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
+    """R if any thread of the process is running (the replicas run on worker threads, the main
+    thread waits for them), else the state of its main thread; "?" once it is gone."""
+    def state(path):
+        with open(path) as f:
             return f.read().rsplit(")", 1)[1].split()[0]
+    try:
+        main = state(f"/proc/{pid}/stat")
+        threads = []
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                threads.append(state(f"/proc/{pid}/task/{tid}/stat"))
+            except OSError:
+                pass
     except OSError:
         return "?"
+    return "R" if "R" in threads else main
 
 
 def _alive(pid):
