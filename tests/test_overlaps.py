@@ -58,8 +58,18 @@ def observables(res, records):
     return np.column_stack(cols), names
 
 
+# Relative rounding tolerance for deterministic columns: ~10^4 ulps, the twin tests' tolerance
+# (the engines reach the same number by different O(N)-term sums: an N = 200 dot product against
+# a QR of the rows, ~N eps = 4e-14 apart at most).
+ROUNDING = 1e-12
+
+
 def law_z(a, b):
-    """Standardised differences of the means and of the variances of samples a, b (n, p)."""
+    """Standardised differences of the means and of the variances of samples a, b (n, p).
+
+    A column that is deterministic in both samples (its spread within rounding in each, e.g. Q
+    at t = 0 from an init array) has no spread to standardise by: its z is 0 if the two values
+    agree to ROUNDING (relative), else inf (a real difference, however small its z would be)."""
     na, nb = a.shape[0], b.shape[0]
     ma, mb = a.mean(0), b.mean(0)
     va, vb = a.var(0, ddof=1), b.var(0, ddof=1)
@@ -70,7 +80,10 @@ def law_z(a, b):
     with np.errstate(divide="ignore", invalid="ignore"):
         z_m = np.where(se_m > 0, (ma - mb) / se_m, np.where(ma == mb, 0.0, np.inf))
         z_v = np.where(se_v > 0, (va - vb) / se_v, np.where(va == vb, 0.0, np.inf))
-    return z_m, z_v
+    tol = ROUNDING * np.maximum(1.0, np.maximum(np.abs(a).max(0), np.abs(b).max(0)))
+    fixed = (np.ptp(a, 0) <= tol) & (np.ptp(b, 0) <= tol)
+    agree = np.where(np.abs(ma - mb) <= tol, 0.0, np.inf)
+    return np.where(fixed, agree, z_m), np.where(fixed, agree, z_v)
 
 
 def law_check(a, b, names, family_alpha=1e-3):
@@ -81,6 +94,22 @@ def law_check(a, b, names, family_alpha=1e-3):
     threshold = norm.isf(family_alpha / (2 * z.size))
     i = int(np.argmax(z))
     return z[i], threshold, labels[i]
+
+
+def test_law_check_deterministic_columns():
+    """A column constant in both samples passes when the two constants agree to rounding and
+    fails (z = inf) on any larger difference, even one far below the other columns' spread; the
+    random columns keep their z-scores."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2000, 2)), rng.standard_normal((2000, 2))
+    a[:, 1], b[:, 1] = 0.3, 0.3 + 1e-16                     # rounding apart: t = 0 Q, init array
+    worst, threshold, _ = law_check(a, b, ["random", "fixed"])
+    assert worst <= threshold
+    z_m, z_v = law_z(a, b)
+    assert z_m[1] == 0 and z_v[1] == 0 and 0 < abs(z_m[0]) < np.inf
+    b[:, 1] = 0.3 + 1e-9                                      # a real difference
+    worst, threshold, name = law_check(a, b, ["random", "fixed"])
+    assert worst == np.inf and name == "mean fixed"
 
 
 def assert_same_law(res_a, res_b, records):

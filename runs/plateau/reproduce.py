@@ -1,18 +1,22 @@
 #!/usr/bin/env python
 """Plateau escape time of online SGD and its spread versus N, with the exact overlap chain.
 
-    python runs/plateau/reproduce.py [--scale small|full] [--out DIR] [--workers W] [--threads T]
-                                     [--analyze-only]
+    python runs/plateau/reproduce.py [--scale small|extended|full] [--out DIR] [--workers W]
+                                     [--threads T] [--analyze-only]
 
 1. checks that the sweep's escape thresholds are theory.plateau(K, 0.5).eps_g / 10;
-2. runs the escape sweep ``runs/plateau/escape.toml`` (small: N = 10^2 ... 10^5) or
-   ``runs/plateau/full/escape.toml`` (full: N = 10^2 ... 10^7) with ``physsgd.sweep.run`` into
-   DIR/<scale>/escape (resumable: finished tasks are skipped on a re-run);
-3. runs a few trajectories for the first figure (cached in DIR/<scale>/trajectories_K*.npz);
-4. analyses (study.py): escape statistics per (K, N), the noiseless ODE from the replicas' own
-   initial overlaps, the weighted fit alpha_esc = a + b ln N, the unstable eigenvalue lambda;
-5. writes the figures into runs/plateau/figures/ (small) or DIR/full/figures (full), and
-   results_<scale>.md next to them.
+2. runs the escape sweeps with ``physsgd.sweep.run`` (resumable: finished tasks are skipped on
+   a re-run): small ``runs/plateau/escape.toml`` (N = 10^2 ... 10^5) into DIR/small/escape;
+   extended: the small sweep and ``runs/plateau/extend/escape.toml`` (K = 2, N = 10^6, 16
+   replicas: ~20 min of one core) into DIR/extend/escape; full ``runs/plateau/full/escape.toml``
+   (N = 10^2 ... 10^7) into DIR/full/escape;
+3. runs a few trajectories for the first figure (cached in DIR/<scale>/trajectories_K*.npz; the
+   extended scale uses the small scale's);
+4. analyses (study.py) every task of those sweeps together: escape statistics per (K, N), the
+   noiseless ODE from the replicas' own initial overlaps, the weighted fit
+   alpha_esc = a + b ln N, the unstable eigenvalue lambda;
+5. writes the figures into runs/plateau/figures/ (small), runs/plateau/figures/extended/
+   (extended) or DIR/full/figures (full), and results_<scale>.md next to them.
 """
 from __future__ import annotations
 
@@ -36,8 +40,15 @@ ODE_REPLICAS = 64          # replicas per (K, N) whose initial overlaps feed the
 FIT_N_MIN = 1000           # the fit uses N >= this (the ln N law is asymptotic)
 
 
-def config_path(scale):
-    return os.path.join(HERE, "escape.toml") if scale == "small" else os.path.join(HERE, "full", "escape.toml")
+SWEEPS = {"small": ["small"], "extended": ["small", "extend"], "full": ["full"]}
+CONFIGS = {"small": os.path.join(HERE, "escape.toml"),
+           "extend": os.path.join(HERE, "extend", "escape.toml"),
+           "full": os.path.join(HERE, "full", "escape.toml")}
+
+
+def sweeps(scale):
+    """(name, TOML) of the sweeps a scale analyses; each runs into DIR/<name>/escape."""
+    return [(name, CONFIGS[name]) for name in SWEEPS[scale]]
 
 
 def check_thresholds(scale):
@@ -45,13 +56,14 @@ def check_thresholds(scale):
     study's budgets."""
     from physsgd import theory
     import study
-    with open(config_path(scale), "rb") as f:
-        grid = tomllib.load(f)["grid"]["zip"][0]
-    for K, eps, alpha in zip(grid["K"], grid["success_eps"], grid["alpha"]):
-        want = theory.plateau(K, study.LR).eps_g / 10
-        if abs(eps / want - 1) > 1e-9 or alpha != study.ALPHA_MAX[K]:
-            raise SystemExit(f"{config_path(scale)}: K={K} has success_eps={eps}, alpha={alpha}; "
-                             f"expected {want} and {study.ALPHA_MAX[K]}")
+    for _, path in sweeps(scale):
+        with open(path, "rb") as f:
+            grid = tomllib.load(f)["grid"]["zip"][0]
+        for K, eps, alpha in zip(grid["K"], grid["success_eps"], grid["alpha"]):
+            want = theory.plateau(K, study.LR).eps_g / 10
+            if abs(eps / want - 1) > 1e-9 or alpha != study.ALPHA_MAX[K]:
+                raise SystemExit(f"{path}: K={K} has success_eps={eps}, alpha={alpha}; "
+                                 f"expected {want} and {study.ALPHA_MAX[K]}")
 
 
 def cpu_seconds():
@@ -61,20 +73,28 @@ def cpu_seconds():
 
 
 def run_sweep(scale, out, workers, threads):
+    """Run (or resume) the scale's sweeps; DIR/<name>/sweep_timing.json keeps each one's time
+    (that of the run that did its work: a re-run that finds every task done keeps the old one)."""
     from physsgd import sweep
-    dest = os.path.join(out, scale, "escape")
-    t0, c0 = time.time(), cpu_seconds()
-    report = sweep.run(config_path(scale), dest, workers=workers, threads=threads)
-    if not report.ok:
-        raise SystemExit(f"the sweep had failures; re-run to resume ({dest})")
-    timing = dict(wall=time.time() - t0, cpu=cpu_seconds() - c0)
-    with open(os.path.join(out, scale, "sweep_timing.json"), "w") as f:
-        json.dump(timing, f)
-    return timing
+    total = dict(wall=0.0, cpu=0.0)
+    for name, path in sweeps(scale):
+        dest = os.path.join(out, name, "escape")
+        t0, c0 = time.time(), cpu_seconds()
+        report = sweep.run(path, dest, workers=workers, threads=threads)
+        if not report.ok:
+            raise SystemExit(f"the sweep had failures; re-run to resume ({dest})")
+        timing = dict(wall=time.time() - t0, cpu=cpu_seconds() - c0)
+        stamp = os.path.join(out, name, "sweep_timing.json")
+        if report.outcomes or not os.path.exists(stamp):
+            with open(stamp, "w") as f:
+                json.dump(timing, f)
+        total = {k: total[k] + timing[k] for k in total}
+    return total
 
 
 def run_trajectories(scale, out):
     import study
+    scale = "small" if scale == "extended" else scale      # the same figure: N = 10^2 ... 10^5
     traj = {}
     for K in study.K_VALUES:
         path = os.path.join(out, scale, f"trajectories_K{K}.npz")
@@ -94,7 +114,10 @@ def run_trajectories(scale, out):
 def analyse(scale, out, figures):
     import analysis as an
     import study
-    data = study.load_escapes(os.path.join(out, scale, "escape"))
+    data = {}
+    for name, _ in sweeps(scale):
+        data.update(study.load_escapes(os.path.join(out, name, "escape")))
+    data = dict(sorted(data.items()))
     inst = {K: study.instability(K) for K in study.K_VALUES}
     summary, fits = {}, {}
     for (K, N), d in data.items():
@@ -143,6 +166,7 @@ def analyse(scale, out, figures):
     text = report(scale, out, summary, fits, inst, plateau_check, law)
     with open(os.path.join(figures, f"results_{scale}.md"), "w") as f:
         f.write(text)
+    os.makedirs(os.path.join(out, scale), exist_ok=True)
     with open(os.path.join(out, scale, "summary.json"), "w") as f:
         json.dump(dict(summary={str(k): v for k, v in summary.items()},
                        fits={str(k): v for k, v in fits.items()},
@@ -249,19 +273,21 @@ def report(scale, out, summary, fits, inst, plateau_check, law):
         L.append(f"| {K} | KS test of lambda (alpha_esc − mean), N = 10^{round(math.log10(t['N']))}, "
                  f"n = {t['n']}, vs −ln|A|, A Gaussian in {t['dim']} dim | D = {t['ks']:.3f}, "
                  f"p = {t['p']:.2g} | — |")
-    timing = os.path.join(out, scale, "sweep_timing.json")
-    if os.path.exists(timing):
-        with open(timing) as f:
-            t = json.load(f)
-        L += ["", f"Sweep: {t['wall']:.0f} s wall, {t['cpu']:.0f} s CPU (workers included); "
-              f"{sum(r['steps'] for rows in summary.values() for r in rows):.3g} chain steps."]
+    for name, _ in sweeps(scale):
+        timing = os.path.join(out, name, "sweep_timing.json")
+        if os.path.exists(timing):
+            with open(timing) as f:
+                t = json.load(f)
+            L += ["", f"Sweep {name}: {t['wall']:.0f} s wall, {t['cpu']:.0f} s CPU (workers "
+                  f"included, as recorded by the run that did its tasks)."]
+    L += ["", f"{sum(r['steps'] for rows in summary.values() for r in rows):.3g} chain steps in all."]
     return "\n".join(L) + "\n"
 
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", choices=("small", "full"), default="small")
+    p.add_argument("--scale", choices=tuple(SWEEPS), default="small")
     p.add_argument("--out", default=os.path.join(HERE, "out"), help="results directory (gitignored)")
     p.add_argument("--workers", type=int, default=None, help="sweep workers (default: automatic)")
     p.add_argument("--threads", type=int, default=None,
@@ -274,7 +300,9 @@ def main(argv=None):
     if not args.analyze_only:
         timing = run_sweep(args.scale, args.out, args.workers, args.threads)
         print(f"escape sweep: {timing['wall']:.0f} s wall, {timing['cpu']:.0f} s CPU", flush=True)
-    figures = os.path.join(HERE, "figures") if args.scale == "small" else os.path.join(args.out, "full", "figures")
+    figures = {"small": os.path.join(HERE, "figures"),
+               "extended": os.path.join(HERE, "figures", "extended"),
+               "full": os.path.join(args.out, "full", "figures")}[args.scale]
     for path in analyse(args.scale, args.out, figures):
         print("wrote", path)
     print(f"total {time.time() - t0:.0f} s wall, {cpu_seconds():.0f} s CPU (this process and its workers)")
