@@ -143,7 +143,8 @@ def train_overlaps(teacher, student, algo, data, plan, threads=None, spec=None) 
     """Run the chain for a checked plan (``physsgd.train.check_args``) and wrap the result.
     ``spec``: the length and record arguments as the caller gave them (steps, epochs, alpha,
     record), recorded in params; default: steps=plan.total_steps and the record grid."""
-    from .train import _numba_threads, _params, outputs
+    from . import replicas as parallel
+    from .train import _params, outputs
 
     cfg = chain_config(teacher, student, algo, data, plan)
     replicas, seed = plan.replicas, plan.seed
@@ -154,11 +155,11 @@ def train_overlaps(teacher, student, algo, data, plan, threads=None, spec=None) 
     T_rec = len(plan.record_steps)
     out = outputs(replicas, T_rec, K, M)
     t0 = _time.perf_counter()
-    with _numba_threads(threads):
-        kov.train_chain(cfg, given, vs, vt, seed_states(seed, replicas, kc.STREAM_SETUP),
-                        seed_states(seed, replicas, kc.STREAM_TRAIN),
-                        seed_states(seed, replicas, kc.STREAM_TEST), plan.record_steps,
-                        tuple(out.values()))
+    parallel.run(kov.train_chain, cfg, replicas, threads, given, vs, vt,
+                 seed_states(seed, replicas, kc.STREAM_SETUP),
+                 seed_states(seed, replicas, kc.STREAM_TRAIN),
+                 seed_states(seed, replicas, kc.STREAM_TEST), plan.record_steps,
+                 tuple(out.values()))
     wall = _time.perf_counter() - t0
     spec = spec or dict(steps=int(plan.total_steps), epochs=None, alpha=None,
                         record=[int(s) for s in plan.record_steps])

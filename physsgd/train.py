@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import time as _time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numba
@@ -646,17 +645,3 @@ def _kernel_config(teacher, student, algo, data, setup, plan):
         measure=int(sum(kc.MEASURE_CODES[n] for n in plan.measure)),
         lanczos_iters=LANCZOS_ITERS, lanczos_tol=LANCZOS_TOL,
         measure_samples=int(data.test_size))
-
-
-@contextmanager
-def _numba_threads(threads):
-    if threads is None:
-        yield
-        return
-    threads = v.integer("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)

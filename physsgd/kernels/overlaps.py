@@ -78,7 +78,7 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import network, rng
 from .config import EG_TESTSET, STOP_NONE, STOP_SUCCESS, SUM
@@ -681,7 +681,7 @@ def finish(cfg, r, ctr, acc, out):
 
 
 # ------------------------------------------------------------------------------------------
-# the replica loop and the parallel entry point
+# the replica loop and its block entry point
 
 @njit
 def run_chain(cfg, r, given, vs, vt, s_setup, s_train, s_test, record_steps, out):
@@ -744,16 +744,17 @@ def advance(cfg, s, Y, vs, vt, buf, first, last, ctr, acc):
     return 0, 0.0
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def train_chain(cfg, given, vs, vt, s_setup, s_train, s_test, record_steps, out):
-    """Every replica's chain, in parallel. given: (G, blocks, c, n_const) coordinates of an
-    explicit initial student (G = 1: shared by all replicas, or one per replica)."""
-    which = np.zeros(s_train.shape[0], np.int64)
-    if given.shape[0] > 1:
-        which[:] = np.arange(s_train.shape[0])
-    for r in prange(s_train.shape[0]):
-        run_chain(cfg, r, given[which[r]], vs, vt, s_setup[r], s_train[r], s_test[r],
-                  record_steps, out)
+@njit(cache=True, nogil=True)
+def train_chain(cfg, lo, hi, given, vs, vt, s_setup, s_train, s_test, record_steps, out):
+    """Replicas lo..hi-1 of the chain (physsgd/replicas.py runs blocks of them in threads, as the
+    direct engine's). given: (G, blocks, c, n_const) coordinates of an explicit initial student
+    (G = 1: shared by all replicas, or one per replica). Each replica draws from copies of its
+    streams' states (neighbouring 32-byte states share a cache line: see engine.py)."""
+    per_replica = given.shape[0] > 1
+    for r in range(lo, hi):
+        g = r if per_replica else 0
+        run_chain(cfg, r, given[g], vs, vt, s_setup[r].copy(), s_train[r].copy(),
+                  s_test[r].copy(), record_steps, out)
 
 
 @njit(cache=True)
