@@ -490,9 +490,12 @@ def cmd_quickstart(args) -> int:
     try:
         report = sweep.run(sw, tasks_dir, workers=args.workers, threads=args.threads,
                            quiet=args.quiet, merge=results)
-    finally:
-        if warm is not None:
-            warm.wait()
+    except BaseException:
+        if warm is not None:      # interrupted: the analysis will not run now
+            warm.kill()
+        raise
+    if warm is not None:
+        warm.wait()
     if report.failed:
         return EXIT_RUNTIME
     if report.merged is None:

@@ -1,0 +1,24 @@
+"""analysis/fss/warm.py: `python -m analysis.fss.warm` fills an empty numba cache with every
+collapse kernel (what the quickstart runs in the background while its training kernel compiles)."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECK = "from analysis.fss import warm; print(warm.kernels_cached())"
+
+
+def _python(args, cache):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache),
+           "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_warm_fills_an_empty_cache(tmp_path):
+    before = _python(["-c", CHECK], tmp_path)
+    assert before.stdout.strip() == "False", before.stderr
+    run = _python(["-m", "analysis.fss.warm"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    after = _python(["-c", CHECK], tmp_path)
+    assert after.stdout.strip() == "True", after.stderr
