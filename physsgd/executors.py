@@ -670,7 +670,13 @@ class _Local:
         for p in self.procs.values():
             p.join(timeout=5.0)
         if self.pool is not None:
+            manager = getattr(self.pool, "_executor_manager_thread", None)
             self.pool.shutdown(wait=False, cancel_futures=True)
+            # let the pool's manager thread finish closing its wakeup pipe now: at interpreter
+            # exit, concurrent.futures writes to that pipe unlocked (CPython 3.11), and a close
+            # racing with it printed "Bad file descriptor" with a traceback after a full disk
+            if manager is not None:
+                manager.join(timeout=10.0)
             self.pool = None
         self.futures.clear()
         return stopped, list(self.procs)
