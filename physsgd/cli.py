@@ -546,10 +546,11 @@ def _warm_analysis_kernels(tasks):
         return None
     if warm.kernels_cached():
         return None
+    # run from the directory that holds the analysis package (analysis/fss/warm.py, three up)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(warm.__file__))))
     try:
         return subprocess.Popen([sys.executable, "-m", "analysis.fss.warm"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(warm.__file__))))
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
     except OSError:
         return None
 
