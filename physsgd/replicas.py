@@ -27,6 +27,8 @@ import threading
 
 import numba
 
+from .kernels.jit import compile_for
+
 # One contiguous block per thread, as prange's default static schedule: with smaller blocks
 # handed out in turn, neighbouring replicas ran at once on different threads and the rows they
 # write every step shared cache lines (false sharing): 2 threads were 1.25x slower than with
@@ -93,6 +95,7 @@ def run(kernel, cfg, replicas: int, threads: int | None, *arrays) -> None:
     threads = max(1, min(int(threads or default_threads()), replicas))
     if replicas <= 0:
         return
+    compile_for(kernel, cfg, *arrays)       # here, at the kernel's optimisation level
     size = max(1, -(-replicas // (threads * BLOCKS_PER_THREAD)))
     blocks = [(lo, min(lo + size, replicas)) for lo in range(0, replicas, size)]
     errors: list = []

@@ -24,10 +24,12 @@ refreshes D in those words.
 import numpy as np
 from llvmlite import ir
 from numba import njit
+
 from numba.core import types
 from numba.extending import intrinsic
 
 from .config import MAJORITY, PARITY
+from .jit import internal
 from .rng import next_u64, shuffle, uniform
 from .steps import accept_move
 
@@ -47,7 +49,7 @@ def popcount(typingctx, x):
     return types.uint64(types.uint64), codegen
 
 
-@njit
+@internal
 def planes_for(n):
     """Bit planes a counter needs to hold 0 ... n."""
     p = 1
@@ -104,7 +106,7 @@ def _at_least(planes, w, c):
     return gt | eq
 
 
-@njit
+@internal
 def valid_masks(m):
     nw = (m + 63) // 64
     valid = np.full(nw, _ONES)
@@ -113,7 +115,7 @@ def valid_masks(m):
     return valid
 
 
-@njit
+@internal
 def draw_batch(s, X, valid):
     """Fresh uniform +-1 inputs, input by input, one word per 64 samples (as the float path)."""
     N, nw = X.shape
@@ -122,7 +124,7 @@ def draw_batch(s, X, valid):
             X[i, w] = next_u64(s) & valid[w]
 
 
-@njit
+@internal
 def _input(dense, fields, k, j):
     return j if dense else fields[k, j]
 
@@ -144,7 +146,7 @@ def _carry_from(U, w, carry, p):
         p += 1
 
 
-@njit
+@internal
 def unit_counts(W, k, fields, dense, X, valid, U):
     """U[:, :] = bit-sliced counts of the inputs of unit k that agree with its weights.
 
@@ -185,7 +187,7 @@ def unit_counts(W, k, fields, dense, X, valid, U):
             U[1, w] = twos & v
 
 
-@njit
+@internal
 def outputs(out, V, C, w, K):
     """Output bits (set: +1) of word w from the vote bits V (K, nw) / vote counter C."""
     if out == PARITY:
@@ -196,7 +198,7 @@ def outputs(out, V, C, w, K):
     return _at_least(C, w, (K + 1) // 2)
 
 
-@njit
+@internal
 def labels(out_t, Wt, fields_t, dense_t, X, valid, Ut, Vt, Ct, Y):
     """The teacher's label bits Y (set: +1) for the batch X (binary sign-unit teacher)."""
     M, Ft = Wt.shape
@@ -212,7 +214,7 @@ def labels(out_t, Wt, fields_t, dense_t, X, valid, Ut, Vt, Ct, Y):
         Y[w] = outputs(out_t, Vt, Ct, w, M) & valid[w]
 
 
-@njit
+@internal
 def add_label_noise(s, p, Y, m):
     """Flip each label with probability p, sample by sample (as the float path)."""
     if p == 0.0:
@@ -231,7 +233,7 @@ def _decides(out, C, V, k, w, K):
     return (_equals(C, w, half) & ~V[k, w]) | (_equals(C, w, half + 1) & V[k, w])
 
 
-@njit
+@internal
 def batch_state(out, W, fields, dense, X, valid, Y, U, A, B, V, C, D, O, E):
     """Counts, marginal masks, votes, decided samples, outputs and errors of the student on its
     batch; returns the number of batch errors."""
@@ -256,7 +258,7 @@ def batch_state(out, W, fields, dense, X, valid, Y, U, A, B, V, C, D, O, E):
     return errors
 
 
-@njit
+@internal
 def flip_delta(W, k, j, fields, dense, X, A, B, D, E):
     """dE of flipping weight (k, j): the change of the number of batch errors."""
     x_row = X[_input(dense, fields, k, j)]
@@ -271,7 +273,7 @@ def flip_delta(W, k, j, fields, dense, X, A, B, D, E):
     return np.int64(flipped) - 2 * np.int64(to_right)
 
 
-@njit
+@internal
 def apply_flip(out, W, k, j, fields, dense, X, valid, U, A, B, V, C, D, O, E):
     """Flip weight (k, j) and update the batch state."""
     K, F = W.shape
@@ -301,7 +303,7 @@ def apply_flip(out, W, k, j, fields, dense, X, valid, U, A, B, V, C, D, O, E):
                 D[l, w] = _decides(out, C, V, l, w, K) & valid[w]
 
 
-@njit
+@internal
 def sweep(cfg, s, W, fields, dense, X, valid, Y, st, order):
     """Propose a flip of every weight once, in a fresh random order, on one batch (as
     steps.greedy_sweep: same draws, same accepted flips). Returns the fraction of batch errors
@@ -319,7 +321,7 @@ def sweep(cfg, s, W, fields, dense, X, valid, Y, st, order):
     return errors / cfg.batch_size
 
 
-@njit
+@internal
 def pack_set(Xf, yf):
     """A float +-1 sample set (n, N), labels (n,) as bits: (N, ceil(n / 64)) and (ceil(n / 64),)."""
     n, N = Xf.shape
@@ -336,7 +338,7 @@ def pack_set(Xf, yf):
     return Xb, Yb
 
 
-@njit
+@internal
 def gather(Xset, Yset, order, start, m, X, Y):
     """The batch of the samples order[start : start + m] of a packed set (finite data)."""
     X[:, :] = 0

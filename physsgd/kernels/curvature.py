@@ -26,10 +26,10 @@ training stream: runs with and without ``measure`` have bit-identical trajectori
 import math
 
 import numpy as np
-from numba import njit
 
 from .config import (ERF, LOGISTIC, MEASURE_GRAD_NOISE, MEASURE_HESSIAN_TRACE, MEASURE_NOISE_SCALE,
                      MEASURE_SHARPNESS, PARITY, SQUARE, SQUARED_HINGE, TANH)
+from .jit import internal
 from .network import FAST, g, g_prime, loss_grad, output_grad
 from .rng import fill_normal
 from .samples import make_samples
@@ -39,7 +39,7 @@ from .steps import student_output
 # ------------------------------------------------------------------------------------------
 # second derivatives of one sample
 
-@njit
+@internal
 def g_second(act, h):
     """g''(h): erf(h/sqrt2) -> -h g'(h); tanh -> -2 tanh (1 - tanh^2); relu, linear -> 0."""
     if act == ERF:
@@ -50,7 +50,7 @@ def g_second(act, h):
     return 0.0
 
 
-@njit
+@internal
 def output_hessian(act, out, v, h, B):
     """B[k, l] = d^2 f / dh_k dh_l: diagonal v_k g''(h_k) for sums; for the parity product
     g''(h_k) prod_{i != k} g(h_i) on the diagonal, g'(h_k) g'(h_l) prod_{i != k, l} g(h_i) off it."""
@@ -71,7 +71,7 @@ def output_hessian(act, out, v, h, B):
             B[k, l] = p
 
 
-@njit
+@internal
 def loss_curvature(loss, F, y, margin):
     """d^2 loss / dF^2: square 1; logistic y^2 s (1 - s) with s = sigmoid(y F); squared hinge
     y^2 where margin - y F > 0; hinge (away from its kink) and hebbian 0."""
@@ -88,7 +88,7 @@ def loss_curvature(loss, F, y, margin):
 # ------------------------------------------------------------------------------------------
 # field-restricted dot products (dense units read x[j], sparse ones x[fields_k[j]])
 
-@njit(fastmath=FAST)
+@internal(fastmath=FAST)
 def _dot(dense, w, x, fields_k):
     acc = 0.0
     if dense:
@@ -100,7 +100,7 @@ def _dot(dense, w, x, fields_k):
     return acc
 
 
-@njit(fastmath=FAST)
+@internal(fastmath=FAST)
 def _axpy(dense, target, c, x, fields_k):
     if dense:
         for j in range(target.shape[0]):
@@ -110,7 +110,7 @@ def _axpy(dense, target, c, x, fields_k):
             target[j] += c * x[fields_k[j]]
 
 
-@njit(fastmath=FAST)
+@internal(fastmath=FAST)
 def _sq_norm(dense, x, fields_k, F):
     acc = 0.0
     if dense:
@@ -125,7 +125,7 @@ def _sq_norm(dense, x, fields_k, F):
 # ------------------------------------------------------------------------------------------
 # gradient noise
 
-@njit
+@internal
 def gradient_moments(cfg, W, W0, fields, v, X, y, C, G, h, h0, a):
     """Exact second moments of the per-sample gradients over the P samples of (X, y):
     (sigma2, G2) with sigma2 = (1/P) sum_mu |g_mu - Gbar|^2 (two passes, no cancellation) and
@@ -169,7 +169,7 @@ def gradient_moments(cfg, W, W0, fields, v, X, y, C, G, h, h0, a):
     return sigma2 / max(P, 1), G2
 
 
-@njit
+@internal
 def gradient_moments_online(cfg, W, W0, fields, v, src, s, n, G, h, h0, a):
     """Online data: the same moments of the population, estimated from n fresh samples drawn
     (inputs, teacher labels, label noise) from the measure stream s, streamed one at a time
@@ -216,7 +216,7 @@ def gradient_moments_online(cfg, W, W0, fields, v, src, s, n, G, h, h0, a):
 # ------------------------------------------------------------------------------------------
 # the Hessian: per-sample coefficients, products, trace, Lanczos
 
-@njit
+@internal
 def sample_coefficients(cfg, W, W0, fields, v, X, y, DL, D2, A, B, h, h0):
     """For every sample: DL = l'(F), D2 = alpha l''(F), A = df/dh (K), B = d^2f/dh^2 (K, K;
     only where DL != 0, zero elsewhere). A sample with DL = D2 = 0 contributes nothing."""
@@ -240,7 +240,7 @@ def sample_coefficients(cfg, W, W0, fields, v, X, y, DL, D2, A, B, h, h0):
     return K
 
 
-@njit
+@internal
 def hessian_vector(cfg, fields, X, DL, D2, A, B, V, out, u):
     """out = (Hess Phi) V for V, out of shape (K, F), from sample_coefficients' arrays; u (K) is
     scratch. Two passes over each contributing sample: u = fields of V, then out += c_k xhat_k."""
@@ -270,7 +270,7 @@ def hessian_vector(cfg, fields, X, DL, D2, A, B, V, out, u):
                 _axpy(cfg.dense_s, out[k], c * scale / P, x, fields[k])
 
 
-@njit
+@internal
 def hessian_trace(cfg, fields, X, DL, D2, A, B, K, F):
     """tr Hess Phi, exactly: (1/P) sum_mu sum_k [D2 a_k^2 + DL B_kk] |xhat_k|^2 + weight_decay K F."""
     P = X.shape[0]
@@ -286,7 +286,7 @@ def hessian_trace(cfg, fields, X, DL, D2, A, B, K, F):
     return tr / max(P, 1) + cfg.weight_decay * K * F
 
 
-@njit
+@internal
 def _sturm_below(alpha, beta, n, x):
     """Number of eigenvalues of the tridiagonal (alpha[:n], beta[:n-1]) below x (Sturm count
     from the LDL^T pivots of T - x I)."""
@@ -302,7 +302,7 @@ def _sturm_below(alpha, beta, n, x):
     return count
 
 
-@njit
+@internal
 def _top_ritz(alpha, beta, n):
     """Largest eigenvalue theta of the n-square Lanczos tridiagonal (bisection on Sturm counts
     inside its Gershgorin interval, to machine precision), the last component of its unit
@@ -346,7 +346,7 @@ def _top_ritz(alpha, beta, n):
     return theta, x[n - 1], radius
 
 
-@njit
+@internal
 def lanczos_top(cfg, fields, X, DL, D2, A, B, K, F, s, max_iter, tol):
     """The largest (algebraic) eigenvalue of Hess Phi by Lanczos with full reorthogonalisation
     (classical Gram-Schmidt, twice), from a Gaussian start vector drawn from stream s.
@@ -389,7 +389,7 @@ def lanczos_top(cfg, fields, X, DL, D2, A, B, K, F, s, max_iter, tol):
 # ------------------------------------------------------------------------------------------
 # the engine's entry: one record point
 
-@njit
+@internal
 def measure_record(cfg, r, rec, W, W0, fields, v, src, out):
     """Write the requested measures of replica r at record slot rec into out[15:19], at the
     current weights W. Finite data (src[0] has rows): exact moments over the training set and
@@ -436,7 +436,7 @@ def measure_record(cfg, r, rec, W, W0, fields, v, src, out):
             sharpness[r, rec] = lam if ok else math.nan
 
 
-@njit
+@internal
 def repeat_after_stop(out, r, rec, diverged):
     """Record slots after an early stop: NaN for a diverged replica, else the last record."""
     for arr in (out[15], out[16], out[17], out[18]):

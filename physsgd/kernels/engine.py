@@ -31,6 +31,7 @@ from .config import (EG_TESTSET, GREEDY_ALGO, RULE_EPS, RULE_WEIGHTS, RULE_WEIGH
                      STOP_NONE, STOP_SUCCESS, STOP_ZERO_LOSS, STOP_ZERO_TRAIN_ERROR, SUM)
 from . import bits
 from .curvature import measure_record, repeat_after_stop
+from .jit import entry, internal
 from .network import sign
 from .observables import embed, eps_closed_form, overlaps_with
 from .rng import shuffle
@@ -43,7 +44,7 @@ C_REC, C_RUN_N, C_STOP, C_PASSAGE, C_EXIT, C_ON, C_SEEN, C_PROBES, C_WAS_ON, C_B
 A_RUN_ERR, A_OVERLAP, A_EPS, A_BATCH_ERR = range(4)
 
 
-@njit
+@internal
 def set_error(cfg, W, W0, fields, v, X, y, h, h0):
     """Mean error on a sample set (error rate or 1/2 MSE), and whether every hinge-type loss is
     zero (y F >= margin)."""
@@ -57,7 +58,7 @@ def set_error(cfg, W, W0, fields, v, X, y, h, h0):
     return err / max(X.shape[0], 1), all_margins
 
 
-@njit
+@internal
 def errors_at_most(cfg, W, W0, fields, v, X, y, h, h0, limit):
     """Whether a classifier misclassifies at most ``limit`` samples of (X, y); stops counting at
     the first error beyond it, so a failing check costs a few samples, not a test set."""
@@ -74,7 +75,7 @@ def errors_at_most(cfg, W, W0, fields, v, X, y, h, h0, limit):
 # ------------------------------------------------------------------------------------------
 # phase: begin
 
-@njit
+@internal
 def begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser, Xtest_user, ytest_user, s_train,
           s_test, T_r):
     """Everything a replica's run reads besides the move's own buffers: (W0, data source, test
@@ -97,7 +98,7 @@ def begin(cfg, W, fields_s, Wt, fields_t, vt, Xuser, yuser, Xtest_user, ytest_us
 # ------------------------------------------------------------------------------------------
 # phase: one move
 
-@njit
+@internal
 def sgd_buffers(cfg, K, F):
     m = cfg.batch_size
     return (np.empty((m, cfg.N)), np.empty(m), np.zeros((K, F)), np.empty((m, K)), np.empty(K),
@@ -120,7 +121,7 @@ def _transpose_into(src, dst):
             dst[j, i] = src[i, j]
 
 
-@njit
+@internal
 def greedy_buffers(cfg, K, F):
     m = cfg.batch_size
     return (np.empty((m, cfg.N)), np.empty(m), np.empty((cfg.N, m)), np.empty((K, m)),
@@ -148,7 +149,7 @@ def greedy_move(cfg, s, W, W0, fields, v, src, buf):
     return greedy_sweep(cfg, s, W, fields, v, XT, yb, HT, fb, wrong, flip_order), True
 
 
-@njit
+@internal
 def bits_buffers(cfg, K, F, src):
     """The bit-level greedy path's batch and state (bits.py), and the packed training set."""
     Xtr, ytr, order, pos, Wt, fields_t, vt, ht = src
@@ -186,7 +187,7 @@ def bits_move(cfg, s, W, W0, fields, v, src, buf):
 # ------------------------------------------------------------------------------------------
 # phase: observe (after every move, and at step 0)
 
-@njit
+@internal
 def _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm, on, full_eps):
     """Fill the R, Q scratch; return eps_g: 0 when the exact rule says the student is the
     teacher, else the closed form, else the test set (NaN when not full_eps: not needed). on and
@@ -206,7 +207,7 @@ def _measure(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm, on, f
     return set_error(cfg, W, W0, fields_s, vs, Xte, yte, h, h0)[0]
 
 
-@njit
+@internal
 def _eps_below(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm):
     """RULE_EPS teacher check: eps_g <= success_eps (the test set with an early exit)."""
     h, h0, ws_full, Rm, Qm, used = scratch
@@ -217,7 +218,7 @@ def _eps_below(cfg, W, W0, fields_s, vs, Wt_full, vt, Xte, yte, scratch, Tm):
                     np.int64(1)) <= cfg.success_eps
 
 
-@njit
+@internal
 def is_on_teacher(cfg, W, W0, fields_s, vs, Wt, same_field, Xte, yte, scratch):
     """The weights rules (every step): the student's units are the teacher's up to symmetries;
     under RULE_WEIGHTS_OR_TEST, else no error on the test set (stopping at the first error)."""
@@ -228,7 +229,7 @@ def is_on_teacher(cfg, W, W0, fields_s, vs, Wt, same_field, Xte, yte, scratch):
     return errors_at_most(cfg, W, W0, fields_s, vs, Xte, yte, scratch[0], scratch[1], 0.0)
 
 
-@njit
+@internal
 def _track(cfg, step, on, ctr):
     """The teacher check at one step: first passage, first exit, time in the window."""
     if on and ctr[C_PASSAGE] < 0:
@@ -282,7 +283,7 @@ def quiet_step(cfg, step, berr, finite, W, ctx, ctr, acc):
     return True
 
 
-@njit
+@internal
 def observe(cfg, r, step, berr, finite, W, ctx, ctr, acc, out):
     """Everything measured after the move of ``step`` (step 0: the initial state): divergence,
     the teacher check, the window's probes, records, stop rules. Returns whether the replica
@@ -371,7 +372,7 @@ def _copy_matrix(src, dst):
             dst[i, j] = src[i, j]
 
 
-@njit
+@internal
 def close_records(cfg, r, ctr, acc, out):
     """The stationary observables from the counters, and the record slots after an early stop
     (repeat the last record; NaN for a diverged replica). Returns the number of records taken.
@@ -412,7 +413,7 @@ def close_records(cfg, r, ctr, acc, out):
     return rec
 
 
-@njit
+@internal
 def finish(cfg, r, W, ctx, ctr, acc, out):
     """close_records, then success: the exact rule from the weights, or eps_g at the last record."""
     W0, fields_s, vs, Wt, vt, same_field, Xte, yte, Wt_full, scratch, src, record_steps = ctx
@@ -426,7 +427,7 @@ def finish(cfg, r, W, ctx, ctr, acc, out):
             success[r] = eps_g[r, n_rec - 1] <= cfg.success_eps
 
 
-@njit
+@internal
 def _counters(cfg):
     ctr = np.zeros(10, np.int64)
     ctr[C_PASSAGE] = -1
@@ -438,7 +439,7 @@ def _counters(cfg):
 # ------------------------------------------------------------------------------------------
 # the replica loops, one per algorithm (the same phases around a different move)
 
-@njit
+@internal
 def _measured(cfg, r, rec_before, W, ctx, ctr, out):
     """measure=[...] (SGD only, curvature.py): when observe has just filled a record slot, take
     the measures there, at the same weights. Called from run_sgd, not from observe, so that the
@@ -521,7 +522,7 @@ def run_greedy_bits(cfg, r, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser
 # A replica draws from a copy of its training stream's state: the 32-byte states of neighbouring
 # replicas share a cache line, and two threads drawing from them (every step) slowed each other
 # down by ~30 % (false sharing). The advanced states are not needed after the run.
-@njit(cache=True, nogil=True)
+@entry(level=3)     # -O1 made the curvature measures 8 % slower (kernels/jit.py)
 def train_sgd(cfg, lo, hi, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
               Xtest_user, ytest_user, s_train, s_test, record_steps, out):
     for r in range(lo, hi):
@@ -529,7 +530,7 @@ def train_sgd(cfg, lo, hi, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser,
                 Xtest_user, ytest_user, s_train[r].copy(), s_test[r], record_steps, out)
 
 
-@njit(cache=True, nogil=True)
+@entry()
 def train_greedy(cfg, lo, hi, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
                  Xtest_user, ytest_user, s_train, s_test, record_steps, out):
     for r in range(lo, hi):
@@ -537,7 +538,7 @@ def train_greedy(cfg, lo, hi, W, fields_s, vs, Wt, fields_t, vt, same_field, Xus
                    yuser, Xtest_user, ytest_user, s_train[r].copy(), s_test[r], record_steps, out)
 
 
-@njit(cache=True, nogil=True)
+@entry()
 def train_greedy_bits(cfg, lo, hi, W, fields_s, vs, Wt, fields_t, vt, same_field, Xuser, yuser,
                       Xtest_user, ytest_user, s_train, s_test, record_steps, out):
     for r in range(lo, hi):

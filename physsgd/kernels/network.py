@@ -8,6 +8,7 @@ from numba import njit
 
 from .config import (ERF, HEBBIAN, HINGE, LINEAR, LOGISTIC, MAJORITY, PARITY, RELU, SIGN,  # noqa: F401
                      SQUARE, SQUARED_HINGE, SUM, TANH)
+from .jit import internal
 
 # Reassociation lets LLVM vectorise the dot products (a serial add chain otherwise). Only on the
 # field sums: on a function that tests math.isfinite LLVM deletes the test even without nnan/ninf.
@@ -24,7 +25,7 @@ def sign(x):
     return 1.0 if x >= 0.0 else -1.0
 
 
-@njit
+@internal
 def g(act, h):
     if act == ERF:
         return math.erf(h * _SQRT1_2)
@@ -37,7 +38,7 @@ def g(act, h):
     return sign(h)
 
 
-@njit
+@internal
 def g_prime(act, h):
     if act == ERF:
         return _SQRT2_PI * math.exp(-0.5 * h * h)
@@ -51,7 +52,7 @@ def g_prime(act, h):
     return 0.0
 
 
-@njit(fastmath=FAST)
+@internal(fastmath=FAST)
 def raw_fields(W, fields, dense, x, h):
     """h_k = sum_j W[k, j] x[S_k(j)], unscaled: exact integers for +-1 weights and inputs."""
     K, F = W.shape
@@ -66,7 +67,7 @@ def raw_fields(W, fields, dense, x, h):
         h[k] = acc
 
 
-@njit(fastmath=FAST)
+@internal(fastmath=FAST)
 def unit_fields(W, fields, dense, x, h):
     """h_k = sum_j W[k, j] x[S_k(j)] / sqrt(fan-in) for one sample x."""
     raw_fields(W, fields, dense, x, h)
@@ -75,7 +76,7 @@ def unit_fields(W, fields, dense, x, h):
         h[k] *= scale
 
 
-@njit
+@internal
 def output(act, out, v, h):
     """Real output f: sum_k v_k g(h_k) (sum, sign) or prod_k g(h_k) (parity)."""
     if out == PARITY:
@@ -97,7 +98,7 @@ def predict(out, f):
     return sign(f)
 
 
-@njit
+@internal
 def output_grad(act, out, v, h, dfdh):
     """df/dh_k for every unit."""
     K = h.shape[0]
@@ -113,7 +114,7 @@ def output_grad(act, out, v, h, dfdh):
             dfdh[k] = v[k] * g_prime(act, h[k])
 
 
-@njit
+@internal
 def loss_value(loss, F, y, margin):
     if loss == SQUARE:
         return 0.5 * (F - y) ** 2
@@ -127,7 +128,7 @@ def loss_value(loss, F, y, margin):
     return -y * F
 
 
-@njit
+@internal
 def loss_grad(loss, F, y, margin):
     """d loss / d F."""
     if loss == SQUARE:

@@ -8,13 +8,14 @@ closed-form eps_g below is exact at finite N given these overlaps.
 import math
 
 import numpy as np
-from numba import njit
+
 
 # eps_g modes: which closed form applies (chosen by the Python layer from the architectures)
 from .config import EG_ARCCOS, EG_ERF, EG_LINEAR, EG_TESTSET, EG_TREE_MAJORITY, EG_TREE_PARITY  # noqa: F401
+from .jit import internal
 
 
-@njit
+@internal
 def embed(W, fields, dense, N, out):
     """out[k] = unit k's weights as a length-N vector (zeros outside its receptive field)."""
     K, F = W.shape
@@ -24,7 +25,7 @@ def embed(W, fields, dense, N, out):
             out[k, j if dense else fields[k, j]] = W[k, j]
 
 
-@njit
+@internal
 def overlaps_with(W, fields, dense, other_full, norm, out):
     """out[k, n] = sum_j W[k, j] other_full[n, S_k(j)] / norm: O(K F M) for sparse W."""
     K, F = W.shape
@@ -37,7 +38,7 @@ def overlaps_with(W, fields, dense, other_full, norm, out):
             out[k, n] = acc / norm
 
 
-@njit
+@internal
 def eps_erf(Q, R, T, vs, vt):
     K, M = R.shape
     acc = 0.0
@@ -53,7 +54,7 @@ def eps_erf(Q, R, T, vs, vt):
     return acc / math.pi
 
 
-@njit
+@internal
 def eps_linear(Q, R, T, vs, vt):
     K, M = R.shape
     acc = 0.0
@@ -69,7 +70,7 @@ def eps_linear(Q, R, T, vs, vt):
     return 0.5 * acc
 
 
-@njit
+@internal
 def flip_probability(R, Q, T):
     """P(sign h != sign h*) for jointly Gaussian fields: arccos(R / sqrt(Q T)) / pi."""
     if Q <= 0.0 or T <= 0.0:
@@ -79,7 +80,7 @@ def flip_probability(R, Q, T):
     return math.acos(rho) / math.pi
 
 
-@njit
+@internal
 def majority_flip(p):
     """P(sign sum_k tau_k s_k != sign sum_k tau_k), tau_k uniform +-1, s_k = -1 w.p. p_k, all
     independent (tree branches see disjoint Gaussian inputs). DP over (teacher, student) vote sums."""
@@ -113,7 +114,7 @@ def majority_flip(p):
     return err
 
 
-@njit
+@internal
 def eps_closed_form(mode, Q, R, T, vs, vt):
     if mode == EG_ERF:
         return eps_erf(Q, R, T, vs, vt)

@@ -80,11 +80,13 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+
 from . import network, rng
 from .config import EG_TESTSET, STOP_NONE, STOP_SUCCESS, SUM
 from .engine import (A_BATCH_ERR, A_EPS, A_OVERLAP, A_RUN_ERR, C_BATCH_N, C_PROBES, C_REC,
                      C_ON, C_PASSAGE, C_EXIT, C_RUN_N, C_SEEN, C_STOP, _counters, _track,
                      close_records)
+from .jit import entry, internal
 from .network import loss_grad, predict
 from .observables import eps_closed_form
 from .rng import _INV_2_53, _U, _ziggurat_slow, _ziggurat_word, normal
@@ -166,7 +168,7 @@ def chi_square(s, k):
             return 2.0 * d * v
 
 
-@njit
+@internal
 def bartlett(s, nu, p, A, r0, c0):
     """The Bartlett factor of Wishart(nu, I_p) into A[r0:r0+p, c0:c0+min(p, nu)]: the lower-
     trapezoidal L of a p x nu standard Gaussian matrix G = L Q (Q orthonormal rows). Row i < nu:
@@ -220,7 +222,7 @@ def lq_in_place(A, r0, r1, c0, c1):
             A[row, j] = 0.0
 
 
-@njit
+@internal
 def cholesky_rows(Yb, rows, n, L):
     """L[:p, :p] = the lower-triangular factor with non-negative diagonal of the Gram matrix of
     the rows ``rows`` (p of them) of the block's coordinates Yb: an LQ of those rows with the
@@ -238,7 +240,7 @@ def cholesky_rows(Yb, rows, n, L):
             L[i, j] = sgn * A[i, j]
 
 
-@njit
+@internal
 def overlaps(cfg, Y, Rm, Qm, Tm):
     """R (K, M), Q (K, K), T (M, M) from the coordinates (zero across blocks); Tm may be None-
     sized (0, 0) to skip it."""
@@ -269,7 +271,7 @@ def overlaps(cfg, Y, Rm, Qm, Tm):
                     Tm[b * Mb + a, b * Mb + a2] = acc
 
 
-@njit
+@internal
 def weight_change(cfg, Y):
     """|W - W0| / sqrt(K F) = sqrt(sum_k |y_k - y0_k|^2 / K)."""
     Kb, Mb = cfg.Kb, cfg.Mb
@@ -285,7 +287,7 @@ def weight_change(cfg, Y):
 # ------------------------------------------------------------------------------------------
 # phase: the initial state
 
-@njit
+@internal
 def initial_state(cfg, s, given, Y):
     """Y (blocks, rows, n) of one replica at t = 0, drawn from the exact law of its initial
     weights (module docstring); ``given`` (blocks, c, n_const) holds the Python layer's
@@ -334,7 +336,7 @@ def initial_state(cfg, s, given, Y):
                 Yb[c + i, j] = Yb[Mb + i, j]
 
 
-@njit
+@internal
 def _scale_rows(A, r0, r1, ncol, factor):
     for a in range(r0, r1):
         for j in range(ncol):
@@ -344,7 +346,7 @@ def _scale_rows(A, r0, r1, ncol, factor):
 # ------------------------------------------------------------------------------------------
 # phase: one move
 
-@njit
+@internal
 def move_buffers(cfg):
     m, B, K, M = cfg.batch_size, cfg.blocks, cfg.blocks * cfg.Kb, cfg.blocks * cfg.Mb
     q = min(m, cfg.nu)
@@ -511,7 +513,7 @@ def _add_samples(target, i, factor, C, k, active, n_active, q, U, Bt, b, n):
 # ------------------------------------------------------------------------------------------
 # phase: observe (after every move, and at step 0)
 
-@njit
+@internal
 def test_buffers(cfg, s_test):
     """zeta (test_size, blocks, p): the fixed standard normal test vectors, p = the rows the
     output reads (teacher, W0 with output_scale, student); empty unless eps_g needs them."""
@@ -536,7 +538,7 @@ def test_buffers(cfg, s_test):
     return zeta, rows, np.zeros((cfg.blocks, p, p)), np.empty(p)
 
 
-@njit
+@internal
 def test_error(cfg, Y, vs, vt, tb, h, h0, ht, limit):
     """eps_g on the fixed test fields zeta L^T (module docstring): the error rate or 1/2 MSE.
     With limit >= 0 (classifiers), stops at the first error beyond limit and returns inf."""
@@ -576,7 +578,7 @@ def test_error(cfg, Y, vs, vt, tb, h, h0, ht, limit):
     return err / max(n_test, 1)
 
 
-@njit
+@internal
 def measure(cfg, Y, vs, vt, tb, scratch, Tm, full_eps):
     """Fill the R, Q scratch; return eps_g: the closed form, else the test fields (NaN when not
     full_eps: not needed)."""
@@ -589,7 +591,7 @@ def measure(cfg, Y, vs, vt, tb, scratch, Tm, full_eps):
     return test_error(cfg, Y, vs, vt, tb, h, h0, ht, -1.0)
 
 
-@njit
+@internal
 def eps_below(cfg, Y, vs, vt, tb, scratch, Tm):
     """The "eps" teacher check: eps_g <= success_eps (classifiers on test fields: early exit)."""
     if cfg.eg_mode == EG_TESTSET and cfg.out_s != SUM:
@@ -599,7 +601,7 @@ def eps_below(cfg, Y, vs, vt, tb, scratch, Tm):
     return measure(cfg, Y, vs, vt, tb, scratch, Tm, True) <= cfg.success_eps
 
 
-@njit
+@internal
 def observe(cfg, r, step, berr, finite, Y, ctx, ctr, acc, out):
     """Everything measured after the move of ``step`` (step 0: the initial state), as
     engine.observe does for the weights: divergence, the teacher check and the window's probes,
@@ -670,7 +672,7 @@ def observe(cfg, r, step, berr, finite, Y, ctx, ctr, acc, out):
 # ------------------------------------------------------------------------------------------
 # phase: finish
 
-@njit
+@internal
 def finish(cfg, r, ctr, acc, out):
     """engine.close_records, then success as engine.finish under the "eps" rule."""
     eps_g, diverged, success = out[0], out[7], out[8]
@@ -683,7 +685,7 @@ def finish(cfg, r, ctr, acc, out):
 # ------------------------------------------------------------------------------------------
 # the replica loop and its block entry point
 
-@njit
+@internal
 def run_chain(cfg, r, given, vs, vt, s_setup, s_train, s_test, record_steps, out):
     K, M = cfg.blocks * cfg.Kb, cfg.blocks * cfg.Mb
     Y = np.empty((cfg.blocks, cfg.rows, cfg.n))
@@ -711,7 +713,7 @@ def run_chain(cfg, r, given, vs, vt, s_setup, s_train, s_test, record_steps, out
     finish(cfg, r, ctr, acc, out)
 
 
-@njit
+@internal
 def next_event(cfg, step, ctr, nxt, record_steps):
     """The first step after ``step`` at which observe does more than add the batch error: a
     probe, a check of the stop rule, a record, the window's last step, or the run's end."""
@@ -725,7 +727,7 @@ def next_event(cfg, step, ctr, nxt, record_steps):
     return event
 
 
-@njit(_nrt=False)
+@internal(_nrt=False)
 def advance(cfg, s, Y, vs, vt, buf, first, last, ctr, acc):
     """Steps first..last, none of them an event (next_event): each adds its batch error as
     observe would (to the running train error, and to the window's batch mean). One call runs
@@ -744,7 +746,7 @@ def advance(cfg, s, Y, vs, vt, buf, first, last, ctr, acc):
     return 0, 0.0
 
 
-@njit(cache=True, nogil=True)
+@entry()
 def train_chain(cfg, lo, hi, given, vs, vt, s_setup, s_train, s_test, record_steps, out):
     """Replicas lo..hi-1 of the chain (physsgd/replicas.py runs blocks of them in threads, as the
     direct engine's). given: (G, blocks, c, n_const) coordinates of an explicit initial student

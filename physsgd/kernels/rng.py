@@ -10,6 +10,9 @@ import math
 import numpy as np
 from numba import njit
 
+from .jit import internal
+
+
 _U = np.uint64
 _INV_2_53 = 1.0 / 9007199254740992.0
 
@@ -40,19 +43,19 @@ def _xoshiro(s0, s1, s2, s3):
     return word, s0, s1, s2, _rotl(s3, 45)
 
 
-@njit
+@internal
 def next_u64(s):
     word, s[0], s[1], s[2], s[3] = _xoshiro(s[0], s[1], s[2], s[3])
     return word
 
 
-@njit
+@internal
 def uniform(s):
     """Uniform on [0, 1) with 53 random bits."""
     return float(next_u64(s) >> _U(11)) * _INV_2_53
 
 
-@njit
+@internal
 def randint(s, n):
     """Uniform integer in [0, n) (multiply-shift on 53 bits; bias < n / 2^53)."""
     return int(uniform(s) * n)
@@ -91,7 +94,7 @@ _ZIG_KI2 = np.concatenate([_ZIG_KI, _ZIG_KI]).astype(np.int64)
 _ZIG_WI2 = np.concatenate([_ZIG_WI, -_ZIG_WI])
 
 
-@njit
+@internal
 def _ziggurat_slow(s, idx, negative, x):
     """The rare (~0.7 %) branch: the tail beyond r, or the wedge test. NaN means draw again."""
     if idx == 0:
@@ -105,7 +108,7 @@ def _ziggurat_slow(s, idx, negative, x):
     return np.nan
 
 
-@njit
+@internal
 def fill_normal(s, out):
     """Fill a contiguous 1-D array with independent N(0,1): ziggurat, one 64-bit word per normal
     on the fast path (bits 0-7 pick the layer, bit 8 the sign, bits 12-63 the 52-bit abscissa).
@@ -134,7 +137,7 @@ def _ziggurat_word(word):
     return float(rabs) * _ZIG_WI2[layer_sign], rabs < _ZIG_KI2[layer_sign], layer_sign
 
 
-@njit
+@internal
 def _fill_u64(s, raw):
     """Consecutive xoshiro256** words. The state lives in local variables for the whole loop:
     kept in the array, every word round-trips through memory the compiler cannot prove distinct
@@ -145,7 +148,7 @@ def _fill_u64(s, raw):
     s[0], s[1], s[2], s[3] = s0, s1, s2, s3
 
 
-@njit
+@internal
 def normal(s):
     """One N(0,1) draw, the same transform of the same words as fill_normal."""
     while True:
@@ -157,7 +160,7 @@ def normal(s):
             return x
 
 
-@njit
+@internal
 def fill_binary(s, out):
     """Fill a 1-D array with independent uniform +-1, 64 signs per draw."""
     n = out.shape[0]
@@ -169,7 +172,7 @@ def fill_binary(s, out):
         i += 64
 
 
-@njit
+@internal
 def gamma(s, a):
     """Gamma(a, 1) by Marsaglia & Tsang; a < 1 via Gamma(a+1) * U^(1/a)."""
     if a < 1.0:
@@ -187,7 +190,7 @@ def gamma(s, a):
             return d * v
 
 
-@njit
+@internal
 def shuffle(s, a):
     """In-place Fisher-Yates shuffle."""
     for i in range(a.shape[0] - 1, 0, -1):

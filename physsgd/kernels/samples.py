@@ -6,13 +6,14 @@ import numpy as np
 from numba import njit
 
 from .config import INPUT_BINARY, SUM
+from .jit import internal
 from .network import output, predict, sign, unit_fields
 from .rng import fill_binary, fill_normal, gamma, next_u64, normal, randint, shuffle, uniform
 
 _U = np.uint64
 
 
-@njit
+@internal
 def draw_input(cfg, s, x):
     if cfg.inputs == INPUT_BINARY:
         fill_binary(s, x)
@@ -22,14 +23,14 @@ def draw_input(cfg, s, x):
         x[0] = math.sqrt(2.0 * gamma(s, 0.5 * (cfg.chi + 1.0))) * sign(uniform(s) - 0.5)
 
 
-@njit
+@internal
 def teacher_output(cfg, Wt, fields_t, vt, x, ht):
     """The teacher's clean label (classifier) or output (regression)."""
     unit_fields(Wt, fields_t, cfg.dense_t, x, ht)
     return predict(cfg.out_t, output(cfg.act_t, cfg.out_t, vt, ht))
 
 
-@njit
+@internal
 def noisy(cfg, s, y):
     if cfg.label_noise == 0.0:
         return y
@@ -38,7 +39,7 @@ def noisy(cfg, s, y):
     return -y if uniform(s) < cfg.label_noise else y
 
 
-@njit
+@internal
 def make_samples(cfg, s, Wt, fields_t, vt, X, y, ht, with_noise):
     """Draw X's rows and the teacher's labels (with label noise when with_noise != 0: a 0/1
     int64, since literal True/False arguments would compile one copy per call site)."""
@@ -49,7 +50,7 @@ def make_samples(cfg, s, Wt, fields_t, vt, X, y, ht, with_noise):
             y[mu] = noisy(cfg, s, y[mu])
 
 
-@njit
+@internal
 def fill_binary_batch(s, Xb):
     """A batch (m, N) of uniform +-1 inputs, drawn input by input: input i of samples
     64 w ... 64 w + 63 are the bits of one word (bit b: sample 64 w + b, set = +1). The bit-level
@@ -62,7 +63,7 @@ def fill_binary_batch(s, Xb):
                 Xb[w + b, i] = 1.0 if (bits >> _U(b)) & _U(1) else -1.0
 
 
-@njit
+@internal
 def online_batch(cfg, s, Xb, yb, Wt, fields_t, vt, ht):
     """Fresh samples: binary inputs input by input (fill_binary_batch), Gaussian ones sample by
     sample; then the teacher's labels; then their noise, sample by sample."""
@@ -76,7 +77,7 @@ def online_batch(cfg, s, Xb, yb, Wt, fields_t, vt, ht):
     make_samples(cfg, s, Wt, fields_t, vt, Xb, yb, ht, np.int64(1))
 
 
-@njit
+@internal
 def batch_start(cfg, s, order, pos, m):
     """Finite data: the batch is order[start : start + m]. The next slice of the epoch's order,
     a new epoch (fresh shuffle) starting when fewer than m unseen samples remain; or, with
@@ -114,7 +115,7 @@ def next_batch(cfg, s, Xb, yb, src):
         yb[mu] = ytr[i]
 
 
-@njit
+@internal
 def data_source(cfg, s_train, Xuser, yuser, Wt, fields_t, vt, N):
     """Phase 'training set': user rows (shared, read-only), a set of P samples drawn once for
     this replica, or none (online). Returns the data source tuple next_batch reads."""
@@ -133,7 +134,7 @@ def data_source(cfg, s_train, Xuser, yuser, Wt, fields_t, vt, N):
     return Xtr, ytr, order, pos, Wt, fields_t, vt, ht
 
 
-@njit
+@internal
 def test_set(cfg, s_test, Xtest_user, ytest_user, Wt, fields_t, vt, N, needed):
     """Phase 'test set': the fixed test set (clean labels, its own stream) where eps_g or the
     teacher check needs one; the held-out user rows for user data; empty otherwise."""

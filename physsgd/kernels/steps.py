@@ -3,13 +3,14 @@ import math
 
 from numba import njit
 
+from .jit import internal
 from .network import (g, loss_grad, output, output_grad, predict, raw_fields, sign,
                       unit_fields, PARITY, SUM)
 from .config import GREEDY_ALGO, SGD_ALGO, TIE_ACCEPT, TIE_RANDOM, TIE_REJECT  # noqa: F401
 from .rng import shuffle, uniform
 
 
-@njit
+@internal
 def student_output(cfg, W, W0, fields, v, x, h, h0):
     """The output the loss sees: f(w, x), or output_scale * (f(w, x) - f(w0, x))."""
     unit_fields(W, fields, cfg.dense_s, x, h)
@@ -20,7 +21,7 @@ def student_output(cfg, W, W0, fields, v, x, h, h0):
     return f
 
 
-@njit
+@internal
 def sample_error(out, F, y):
     """Classification: 1 if the predicted label differs; regression: 1/2 (F - y)^2."""
     if out == SUM:
@@ -31,7 +32,7 @@ def sample_error(out, F, y):
 _MAX_FLOAT = 1.7976931348623157e308
 
 
-@njit   # no fastmath here: LLVM then drops the finiteness test (tests/test_kernels_reference.py)
+@internal   # no fastmath here: LLVM then drops the finiteness test (tests/test_kernels_reference.py)
 def sgd_step(cfg, W, W0, fields, v, buf, C, Xb, yb, h, h0, dfdh):
     """In place: w <- w - lr * (momentum buffer of grad mean-batch loss + weight_decay * w).
 
@@ -75,7 +76,7 @@ def sgd_step(cfg, W, W0, fields, v, buf, C, Xb, yb, h, h0, dfdh):
     return err / m, finite
 
 
-@njit
+@internal
 def _add_samples(dense, target, C, k, factor, Xb, fields_k):
     """target += factor * sum_mu C[mu, k] x_mu[S_k]; returns whether target is all finite after
     (tested during the last sample's pass, not in a pass of its own)."""
@@ -94,7 +95,7 @@ def _add_samples(dense, target, C, k, factor, Xb, fields_k):
     return _axpy_finite(dense, target, factor * C[m - 1, k], Xb[m - 1], fields_k)
 
 
-@njit
+@internal
 def _axpy_finite(dense, target, c, x, fields_k):
     """target += c * x[S_k], and whether target is all finite after. NaN and inf both fail
     |t| <= max, and this branch-free count vectorises (an early-exit isfinite loop ran ~6x
@@ -117,7 +118,7 @@ def _axpy_finite(dense, target, c, x, fields_k):
     return n_finite == F
 
 
-@njit
+@internal
 def batch_state(cfg, W, fields, v, XT, yb, HT, f, wrong):
     """Raw (unscaled) fields HT (K, m), outputs and errors of the batch XT (N, m, one sample per
     column); returns the number of errors.
@@ -142,7 +143,7 @@ def batch_state(cfg, W, fields, v, XT, yb, HT, f, wrong):
     return E
 
 
-@njit
+@internal
 def _raw_output(cfg, v, Hmu, k, hk, scale):
     """Output from raw fields, with unit k's raw field replaced by hk (k < 0: no replacement)."""
     if cfg.out_s == PARITY:
@@ -207,7 +208,7 @@ def propose_flip(cfg, s, W, fields, v, XT, yb, HT, f, wrong, idx):
     return dE
 
 
-@njit
+@internal
 def greedy_sweep(cfg, s, W, fields, v, XT, yb, HT, f, wrong, order):
     """Propose a flip of every weight once, in a fresh random order, judged on one batch.
 

@@ -14,10 +14,10 @@ of flipped units does not depend on which one it finds.
 """
 import math
 
-from numba import njit
+from .jit import internal
 
 
-@njit
+@internal
 def _row_sign(a, b, flips):
     """+1 if a == b, -1 if a == -b (when flips are allowed), 0 otherwise; stops at the first
     mismatch, so an unrelated row costs O(1) on average."""
@@ -33,7 +33,7 @@ def _row_sign(a, b, flips):
     return 1 if s > 0.0 else -1
 
 
-@njit
+@internal
 def on_teacher(W, Wt, same_field, sign_flips, used):
     """Whether the binary student W (K, F) computes the teacher Wt's (M, F) function, by the rule
     above. ``used`` (M,) bool is scratch."""
@@ -60,7 +60,7 @@ def on_teacher(W, Wt, same_field, sign_flips, used):
     return negative % 2 == 0
 
 
-@njit
+@internal
 def best_overlap(R, Q, T):
     """Normalised teacher-student overlap, best-matched over student units: for each teacher
     unit n, max_k |R_kn| / sqrt(Q_kk T_nn), averaged over n (as TrainResult.overlap)."""

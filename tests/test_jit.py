@@ -1,0 +1,88 @@
+"""physsgd/kernels/jit.py: internal kernels (no Python entry point) and the compile level."""
+import importlib
+import os
+
+import numpy as np
+import pytest
+from numba import njit
+from numba.core import config
+from numba.core.registry import CPUDispatcher
+
+from physsgd.kernels import jit
+
+MODULES = ["bits", "curvature", "engine", "network", "observables", "overlaps", "rng", "samples",
+           "steps", "teacher"]
+
+
+@jit.internal
+def _axpy(a, x, y):
+    for i in range(x.shape[0]):
+        y[i] += a * x[i]
+    return y.sum()
+
+
+@njit
+def _calls_axpy(a, x, y):
+    return _axpy(a, x, y)
+
+
+def test_internal_kernel_from_compiled_code_and_from_python():
+    x = np.arange(5.0)
+    y1, y2 = np.ones(5), np.ones(5)
+    assert _calls_axpy(2.0, x, y1) == 25.0
+    assert _axpy(2.0, x, y2) == 25.0          # from Python: the python_callable copy
+    np.testing.assert_array_equal(y1, y2)
+    assert _axpy.targetoptions["no_cpython_wrapper"] and _axpy.targetoptions["no_cfunc_wrapper"]
+    copy = jit.python_callable(_axpy)
+    assert copy is jit.python_callable(_axpy) and copy is not _axpy
+    assert not isinstance(copy, jit.InternalDispatcher)
+    assert jit.python_callable(_calls_axpy) is _calls_axpy
+
+
+def test_every_kernel_is_internal_except_the_entry_points():
+    """A plain @njit in a kernel module compiles two wrappers nobody calls (seconds of a cold
+    compile); only the cached entry points (called from Python) and inline helpers keep them."""
+    plain = []
+    for name in MODULES:
+        mod = importlib.import_module(f"physsgd.kernels.{name}")
+        for attr, obj in vars(mod).items():
+            if (isinstance(obj, CPUDispatcher) and not isinstance(obj, jit.InternalDispatcher)
+                    and obj.py_func.__module__ == mod.__name__
+                    and obj.targetoptions.get("inline", "never") == "never"
+                    and not obj._cache.__class__.__name__ == "FunctionCache"):
+                plain.append(f"{name}.{attr}")
+    assert plain == [], f"plain @njit kernels (use @internal, or cache=True for an entry point): {plain}"
+
+
+def test_compiling_sets_the_level_and_restores_it(monkeypatch):
+    monkeypatch.delenv("NUMBA_OPT", raising=False)
+    before = int(config.OPT)
+    with jit.compiling():
+        assert int(config.OPT) == jit.OPT_LEVEL
+    assert int(config.OPT) == before
+    with pytest.raises(RuntimeError):
+        with jit.compiling():
+            raise RuntimeError("a failed compile")
+    assert int(config.OPT) == before
+
+
+def test_entry_points_levels(monkeypatch):
+    """The SGD kernel compiles at -O3 (its curvature measures were slower at -O1), the others
+    at OPT_LEVEL; compiling() applies the kernel's level."""
+    from physsgd.kernels import engine, overlaps
+    monkeypatch.delenv("NUMBA_OPT", raising=False)
+    levels = {k: jit._LEVELS.get(k) for k in (engine.train_sgd, engine.train_greedy,
+                                             engine.train_greedy_bits, overlaps.train_chain)}
+    assert list(levels.values()) == [3, jit.OPT_LEVEL, jit.OPT_LEVEL, jit.OPT_LEVEL]
+    with jit.compiling(engine.train_sgd):
+        assert int(config.OPT) == 3
+    with jit.compiling(engine.train_greedy_bits):
+        assert int(config.OPT) == jit.OPT_LEVEL
+
+
+def test_compiling_honours_numba_opt(monkeypatch):
+    monkeypatch.setenv("NUMBA_OPT", "2")
+    before = config.OPT
+    with jit.compiling():
+        assert config.OPT is before
+    assert os.environ["NUMBA_OPT"] == "2"
