@@ -1,16 +1,17 @@
-"""How the kernels are compiled: internal functions without a Python entry point, and the entry
-points at LLVM optimisation level 1.
+"""How the kernels are compiled: internal functions without a Python entry point, and each entry
+point at its own LLVM optimisation level.
 
-Measured on the quickstart's kernel (greedy bit path, cold cache, one process; benchmarks/
-bench_first_run.py for the whole command):
+Measured on the quickstart's kernel (greedy bit path, cold cache, one process: benchmarks/
+bench_compile.py; the whole command: benchmarks/bench_first_run.py):
 - every ``@njit`` function gets a CPython wrapper (unboxing its arguments: the config
   namedtuple's ~50 fields, tuples of arrays) and a C-callable wrapper, each lowered and optimised
   by LLVM, although the kernels' internal functions are only ever called from compiled code. An
-  ``internal`` function has neither: 42 -> 30 s of compile at the default level;
-- LLVM at -O1 instead of numba's default -O3 for the greedy kernels and the overlap chain: they
-  run as fast (benchmarks/results.md, "Compile time"), and compile in 30 -> 22 s. The SGD kernel
-  stays at -O3: its curvature measures (measure=["sharpness"], finite data) ran 8 % slower at
-  -O1 (and slower still at -O2).
+  ``internal`` function has neither: 43 -> 34 s of compile at numba's default -O3;
+- LLVM at -O1 instead of -O3 for the greedy kernels: they run as fast or faster, and compile in
+  34 -> 23.5 s (benchmarks/results.md, "Compile time"). The SGD kernel stays at -O3: its
+  curvature measures (measure=["sharpness"], finite data) ran 8 % slower at -O1 (and slower
+  still at -O2); so does the overlap chain, which compiled no faster at -O1 and ran up to 14 %
+  slower.
 
 An ``internal`` function has no entry point numba could call from Python (calling it would
 crash): called from Python (tests, benchmarks), it runs ``python_callable(f)`` instead, a copy
@@ -18,10 +19,9 @@ compiled from the same source with the wrappers, on first use. Compiled code cal
 original.
 
 ``compiling(kernel)`` sets the entry point's optimisation level (``entry(level=...)``) while it
-compiles: physsgd/replicas.py compiles every kernel in the calling thread (``compile_for``) before
-its worker threads start. It holds numba's
-compiler lock, so no other compilation of the process sees the changed level. NUMBA_OPT, when
-set, is honoured: the level is then the user's.
+compiles: physsgd/replicas.py compiles every kernel in the calling thread (``compile_for``)
+before its worker threads start. It holds numba's compiler lock, so no other compilation in the
+process sees the changed level. NUMBA_OPT, when set, is honoured: the level is then the user's.
 """
 import contextlib
 import os
