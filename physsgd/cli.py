@@ -39,9 +39,11 @@ exit codes:
 environment:
   NUMBA_CACHE_DIR  where numba caches the compiled kernels (default: __pycache__ next to the
                    package, or a per-user cache when that is read-only). The first run compiles
-                   them (about a minute per kind of run); later runs load them in
-                   seconds. On a cluster, point it at a directory on a shared file system
+                   them (half a minute to a minute per kind of run); later runs load them
+                   in seconds. On a cluster, point it at a directory on a shared file system
                    (e.g. $HOME/.cache/numba): nodes with the same CPU model then compile once.
+  NUMBA_OPT        if set, numba's own compilation at that LLVM level for every kernel
+                   (default: -O1 for the greedy kernels, -O3 for SGD and the overlap chain)
   NUMBA_NUM_THREADS  upper limit of --threads (default: the number of cores)
 
 docs: README.md (Sweeps and clusters, HDF5 layout) and runs/README.md
@@ -158,7 +160,7 @@ def _parser():
             "committee trained by greedy single-flip moves on mini-batches of m samples, 4 sizes "
             "x 7 batch sizes x 2 starts (random, planted) x 32 replicas), merge it into "
             "DIR/results.h5, and write the critical-point report (DIR/report.txt) and figures "
-            "(DIR/*.png). The first run compiles the numba kernels (about a minute, announced; "
+            "(DIR/*.png). The first run compiles the numba kernels (about half a minute, announced; "
             "cached for later runs, see NUMBA_CACHE_DIR in physsgd --help). Re-running resumes.",
             [common, execution])
     q.add_argument("--out", "-o", default="physsgd-quickstart", metavar="DIR",
@@ -549,10 +551,20 @@ def _warm_analysis_kernels(tasks):
     # run from the directory that holds the analysis package (analysis/fss/warm.py, three up)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(warm.__file__))))
     try:
+        # at a lower priority: the training kernel's compile (single-threaded) is the critical
+        # path, and the analysis needs its kernels only once the sweep is done
         return subprocess.Popen([sys.executable, "-m", "analysis.fss.warm"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+                                preexec_fn=_lower_priority if hasattr(os, "nice") else None)
     except OSError:
         return None
+
+
+def _lower_priority():
+    try:
+        os.nice(10)
+    except OSError:
+        pass
 
 
 def success_table(results) -> dict:

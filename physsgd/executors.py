@@ -396,7 +396,7 @@ def _compile(reps, stopper, notice) -> float:
             done.set()
     t0 = time.time()
     where = kernel_cache_dir(reps)
-    notice(f"compiling the numba kernels (first run only, about a minute per kind of task; "
+    notice(f"compiling the numba kernels (first run only, under a minute per kind of task; "
            f"cached in {where or 'numba cache'}; set NUMBA_CACHE_DIR to choose)",
            kind="compile-start")
     threading.Thread(target=work, name="physsgd-compile", daemon=True).start()

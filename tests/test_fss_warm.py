@@ -22,3 +22,13 @@ def test_warm_fills_an_empty_cache(tmp_path):
     assert run.returncode == 0, run.stderr
     after = _python(["-c", CHECK], tmp_path)
     assert after.stdout.strip() == "True", after.stderr
+
+
+def test_background_compile_runs_at_a_lower_priority():
+    """The quickstart starts the analysis compile with cli._lower_priority: the child's niceness
+    is 10 above ours, so the training kernel's compile keeps its core."""
+    from physsgd import cli
+    base = os.nice(0)
+    out = subprocess.run([sys.executable, "-c", "import os; print(os.nice(0))"],
+                         preexec_fn=cli._lower_priority, capture_output=True, text=True, check=True)
+    assert int(out.stdout) == min(base + 10, 19)
