@@ -87,3 +87,80 @@ def test_compiling_honours_numba_opt(monkeypatch):
         assert config.OPT is before
     assert os.environ["NUMBA_OPT"] == "2"
 
+
+
+# machine code on demand: fresh functions, compiled only by these tests
+
+@jit.internal
+def _leaf_on_demand(x):
+    return 2.0 * x.sum()
+
+
+@njit
+def _caller_on_demand(x):
+    return _leaf_on_demand(x) + 1.0
+
+
+@jit.internal
+def _leaf_eager(x):
+    return 2.0 * x.sum()
+
+
+@njit
+def _caller_eager(x):
+    return _leaf_eager(x) + 1.0
+
+
+def _library(dispatcher):
+    (cres,) = dispatcher.overloads.values()
+    return cres.library
+
+
+def test_internal_libraries_get_no_machine_code_inside_compiling():
+    """Compiled inside compiling(), the internal leaf lives on as IR linked into its caller's
+    library and never gets machine code of its own; the caller, asked for its wrapper, does and
+    runs. Outside, numba's own path: both get machine code."""
+    x = np.arange(4.0)
+    with jit.compiling():
+        assert _caller_on_demand(x) == 13.0
+    assert not jit.has_machine_code(_library(_leaf_on_demand))
+    assert jit.has_machine_code(_library(_caller_on_demand))
+    assert _caller_on_demand(x) == 13.0 and _leaf_on_demand(x) == 12.0
+    assert _caller_eager(x) == 13.0
+    assert jit.has_machine_code(_library(_leaf_eager)) and jit.has_machine_code(_library(_caller_eager))
+
+
+@jit.internal
+def _leaf_prints(k):
+    print("leaf", k)       # reads the function's environment (numba raises when it is unset)
+    return k + 1
+
+
+@njit
+def _caller_prints(k):
+    return _leaf_prints(k)
+
+
+def test_an_internal_function_that_reads_its_environment(capfd):
+    """The leaf's environment has no address until its caller's machine code exists: it is set
+    then, so the linked copy finds it."""
+    with jit.compiling():
+        assert _caller_prints(41) == 42
+    assert not jit.has_machine_code(_library(_leaf_prints))
+    assert _caller_prints(1) == 2
+    assert capfd.readouterr().out.split("\n")[:2] == ["leaf 41", "leaf 1"]
+
+
+@jit.internal
+def _leaf_asked(x):
+    return x * 3.0
+
+
+def test_a_waiting_library_asked_for_its_function_gets_machine_code():
+    with jit.compiling():
+        _leaf_asked.compile("float64(float64)")
+    lib = _library(_leaf_asked)
+    assert not jit.has_machine_code(lib)
+    (cres,) = _leaf_asked.overloads.values()
+    assert lib.get_pointer_to_function(cres.fndesc.llvm_func_name) != 0
+    assert jit.has_machine_code(lib)

@@ -22,12 +22,20 @@ original.
 compiles: physsgd/replicas.py compiles every kernel in the calling thread (``compile_for``)
 before its worker threads start. It holds numba's compiler lock, so no other compilation in the
 process sees the changed level. NUMBA_OPT, when set, is honoured: the level is then the user's.
+
+Inside ``compiling()``, a library gets machine code only when something asks for a function it
+defines (``machine_code_on_demand``). numba finalises every compiled function's library into
+machine code at once, and links each library's LLVM IR, with all of its callees', into its
+callers'. An internal function's library is only ever linked, so its machine code, and its
+callees' in it, was generated and never run: ~3-6 s of the greedy kernel's cold compile
+(benchmarks/bench_compile.py). The entry point's library, which holds all of it, still gets its
+machine code when the call asks for its wrapper, and is cached as before.
 """
 import contextlib
 import os
 
 from numba import njit
-from numba.core import config
+from numba.core import codegen, config
 from numba.core.dispatcher import Dispatcher
 from numba.core.registry import CPUDispatcher
 
@@ -91,17 +99,102 @@ def compile_for(kernel, cfg, *arrays):
 @contextlib.contextmanager
 def compiling(kernel=None):
     """Compile at the entry point's level inside the block (OPT_LEVEL for any other kernel;
-    numba's own when NUMBA_OPT is set)."""
+    numba's own when NUMBA_OPT is set), with machine code on demand."""
+    from numba.core.compiler_lock import global_compiler_lock
     level = _LEVELS.get(kernel, OPT_LEVEL)
     level_type = getattr(config, "_OptLevel", None)
-    if "NUMBA_OPT" in os.environ or level_type is None:
-        yield
-        return
-    from numba.core.compiler_lock import global_compiler_lock
-    with global_compiler_lock:
+    with global_compiler_lock, machine_code_on_demand():
+        if "NUMBA_OPT" in os.environ or level_type is None:
+            yield
+            return
         before = config.OPT
         config.OPT = level_type(level)
         try:
             yield
         finally:
             config.OPT = before
+
+
+# ------------------------------------------------------------------------------------------
+# Machine code on demand (numba's JIT library and codegen, patched once at import; the patches
+# change nothing outside machine_code_on_demand, except that an environment numba cannot place
+# yet is set later instead of written through a null address)
+
+_ON_DEMAND = [0]          # > 0 inside machine_code_on_demand (under numba's compiler lock)
+_PENDING_ENVS = {}        # environment global name -> Environment, set once its code exists
+
+
+@contextlib.contextmanager
+def machine_code_on_demand():
+    """Inside the block (hold numba's compiler lock), a library finalised by numba gets its
+    machine code only when a function it defines is asked for (``get_pointer_to_function``, the
+    cache's ``serialize_using_object_code``). A library no one asks, an internal function's,
+    lives on as LLVM IR for its callers to link."""
+    _ON_DEMAND[0] += 1
+    try:
+        yield
+    finally:
+        _ON_DEMAND[0] -= 1
+
+
+def has_machine_code(library) -> bool:
+    """Whether numba generated ``library``'s machine code (False while it waits for a demand)."""
+    return library._finalized and not getattr(library, "_machine_code_pending", False)
+
+
+def _defines(module, name):
+    try:
+        return not module.get_function(name).is_declaration
+    except NameError:
+        return False
+
+
+def _materialise(library):
+    """Generate a waiting library's machine code now (numba's own finalisation step), then set
+    the environments that had no address before."""
+    if getattr(library, "_machine_code_pending", False):
+        library._machine_code_pending = False
+        _NUMBA["finalize_final_module"](library)
+        engine = library.codegen._engine
+        for name in [n for n in _PENDING_ENVS if engine.is_symbol_defined(n)]:
+            _NUMBA["set_env"](library.codegen, name, _PENDING_ENVS.pop(name))
+
+
+def _finalize_final_module(self):
+    # a library loaded from the cache holds object code, not IR: numba's own path
+    if (_ON_DEMAND[0] and isinstance(self, codegen.JITCodeLibrary)
+            and any(not f.is_declaration for f in self._final_module.functions)):
+        self._machine_code_pending = True
+        self._finalized = True
+        return
+    _NUMBA["finalize_final_module"](self)
+
+
+def _get_pointer_to_function(self, name):
+    self._ensure_finalized()
+    if getattr(self, "_machine_code_pending", False) and _defines(self._final_module, name):
+        _materialise(self)
+    return _NUMBA["get_pointer_to_function"](self, name)
+
+
+def _serialize_using_object_code(self):
+    self._ensure_finalized()
+    _materialise(self)
+    return _NUMBA["serialize_using_object_code"](self)
+
+
+def _set_env(self, env_name, env):
+    if not self._engine.is_symbol_defined(env_name):     # its library waits for a demand
+        _PENDING_ENVS[env_name] = env
+        return
+    _NUMBA["set_env"](self, env_name, env)
+
+
+_NUMBA = {"finalize_final_module": codegen.CPUCodeLibrary._finalize_final_module,
+          "get_pointer_to_function": codegen.JITCodeLibrary.get_pointer_to_function,
+          "serialize_using_object_code": codegen.CPUCodeLibrary.serialize_using_object_code,
+          "set_env": codegen.JITCPUCodegen.set_env}
+codegen.JITCodeLibrary._finalize_final_module = _finalize_final_module
+codegen.JITCodeLibrary.get_pointer_to_function = _get_pointer_to_function
+codegen.JITCodeLibrary.serialize_using_object_code = _serialize_using_object_code
+codegen.JITCPUCodegen.set_env = _set_env
