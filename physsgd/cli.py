@@ -537,24 +537,27 @@ def _warm_analysis_kernels(tasks):
     """On a cold numba cache, compile the collapse kernels (analysis/fss/warm.py) in a background
     process while the training kernel compiles: that compile is single-threaded and the
     analysis would otherwise compile its own kernels afterwards (~8 s). Returns the process, or
-    None (kernels cached, one core only, or no analysis package)."""
+    None (training kernels cached, one core only, or no analysis package). The child checks
+    whether the analysis kernels are cached: importing analysis here would cost the cold run
+    ~1.3 s before its compile starts."""
+    import importlib.util
     import subprocess
     from .executors import cores, kernels_cached
     if cores() < 2 or kernels_cached(tasks) is not False:
         return None
-    try:
-        from analysis.fss import warm
-    except ImportError:
+    spec = importlib.util.find_spec("analysis")      # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
         return None
-    if warm.kernels_cached():
+    package = list(spec.submodule_search_locations)[0]
+    if not os.path.exists(os.path.join(package, "fss", "warm.py")):
         return None
-    # run from the directory that holds the analysis package (analysis/fss/warm.py, three up)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(warm.__file__))))
     try:
-        # at a lower priority: the training kernel's compile (single-threaded) is the critical
-        # path, and the analysis needs its kernels only once the sweep is done
+        # from the directory that holds the analysis package, at a lower priority: the training
+        # kernel's compile (single-threaded) is the critical path, and the analysis needs its
+        # kernels only once the sweep is done
         return subprocess.Popen([sys.executable, "-m", "analysis.fss.warm"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                cwd=os.path.dirname(package),
                                 preexec_fn=_lower_priority if hasattr(os, "nice") else None)
     except OSError:
         return None

@@ -32,3 +32,24 @@ def test_background_compile_runs_at_a_lower_priority():
     out = subprocess.run([sys.executable, "-c", "import os; print(os.nice(0))"],
                          preexec_fn=cli._lower_priority, capture_output=True, text=True, check=True)
     assert int(out.stdout) == min(base + 10, 19)
+
+
+SPAWN = """
+import sys
+from physsgd import cli, executors
+executors.kernels_cached = lambda tasks=(): False      # as on a cold cache, with two cores
+executors.cores = lambda: 2
+p = cli._warm_analysis_kernels([])
+p.kill()
+p.wait()
+print(p.args[1:], p.args[0] == sys.executable, "analysis" in sys.modules)
+"""
+
+
+def test_quickstart_starts_the_analysis_compile_without_importing_analysis(tmp_path):
+    """The quickstart's cold path starts `python -m analysis.fss.warm` (which checks its own
+    cache) from the directory holding the analysis package, without importing analysis itself
+    (~1.3 s before the training kernel's compile could start)."""
+    out = _python(["-c", SPAWN], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == "['-m', 'analysis.fss.warm'] True False"
