@@ -161,6 +161,19 @@ def test_a_waiting_library_asked_for_its_function_gets_machine_code():
         _leaf_asked.compile("float64(float64)")
     lib = _library(_leaf_asked)
     assert not jit.has_machine_code(lib)
+    assert lib._module_passes_pending       # left to its callers; run before its machine code
     (cres,) = _leaf_asked.overloads.values()
     assert lib.get_pointer_to_function(cres.fndesc.llvm_func_name) != 0
-    assert jit.has_machine_code(lib)
+    assert jit.has_machine_code(lib) and not lib._module_passes_pending
+
+
+def test_a_library_with_a_wrapper_is_optimised_and_compiled_in_the_window():
+    """The caller (a plain @njit: a CPython wrapper) ran, so it has its machine code; its
+    module passes ran at finalisation, the leaf's were left to it."""
+    lib = _library(_caller_on_demand) if _caller_on_demand.overloads else None
+    if lib is None:
+        with jit.compiling():
+            _caller_on_demand(np.arange(4.0))
+        lib = _library(_caller_on_demand)
+    assert jit.has_machine_code(lib) and not getattr(lib, "_module_passes_pending", False)
+    assert jit._links_only(_library(_leaf_on_demand)) and not jit._links_only(lib)
