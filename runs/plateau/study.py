@@ -134,8 +134,11 @@ def escape_stats(alpha, censored) -> dict:
         sd = a.std(ddof=1)
         m4 = ((a - a.mean()) ** 4).mean()
         res.update(mean=a.mean(), sem=sd / math.sqrt(n), sd=sd,
-                   # se of the sd from that of the variance, sqrt((m4 - s^4) / n) / (2 s)
-                   sd_err=math.sqrt(max(m4 - sd ** 4, 0.0) / n) / (2 * sd))
+                   # se of the sd from that of the variance, sqrt((m4 - s^4) / n) / (2 s); at
+                   # least the Gaussian sd / sqrt(2 (n - 1)): with a few replicas the sample
+                   # moments can make the first ~0 (3 replicas gave "32.6 ± 0.0")
+                   sd_err=max(math.sqrt(max(m4 - sd ** 4, 0.0) / n) / (2 * sd),
+                              sd / math.sqrt(2 * (n - 1))))
     else:
         res.update(mean=np.nan, sem=np.nan, sd=np.nan, sd_err=np.nan)
     q = np.sort(np.where(censored, np.inf, alpha))
