@@ -177,3 +177,22 @@ def test_a_library_with_a_wrapper_is_optimised_and_compiled_in_the_window():
         lib = _library(_caller_on_demand)
     assert jit.has_machine_code(lib) and not getattr(lib, "_module_passes_pending", False)
     assert jit._links_only(_library(_leaf_on_demand)) and not jit._links_only(lib)
+
+
+@jit.internal
+def _leaf_every_level(x):
+    return x * 5.0
+
+
+def test_passes_once_false_keeps_the_module_passes():
+    """The chain's entry keeps its callees' module passes (it ran slower without them); its
+    libraries still wait for machine code."""
+    from physsgd.kernels import overlaps
+    assert overlaps.train_chain in jit._EVERY_LEVEL
+    with jit.machine_code_on_demand(passes_once=False):
+        from numba.core.compiler_lock import global_compiler_lock
+        with global_compiler_lock:
+            _leaf_every_level.compile("float64(float64)")
+    lib = _library(_leaf_every_level)
+    assert not jit.has_machine_code(lib) and not getattr(lib, "_module_passes_pending", False)
+    assert jit._PASSES_ONCE[0] is True

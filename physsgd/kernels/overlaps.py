@@ -746,7 +746,9 @@ def advance(cfg, s, Y, vs, vt, buf, first, last, ctr, acc):
     return 0, 0.0
 
 
-@entry(level=3)     # -O1 compiled no faster here, and ran up to 14 % slower (kernels/jit.py)
+# -O1 compiled no faster here, and ran up to 14 % slower; with its callees' module passes left
+# to it, ~10 % slower (kernels/jit.py)
+@entry(level=3, passes_once=False)
 def train_chain(cfg, lo, hi, given, vs, vt, s_setup, s_train, s_test, record_steps, out):
     """Replicas lo..hi-1 of the chain (physsgd/replicas.py runs blocks of them in threads, as the
     direct engine's). given: (G, blocks, c, n_const) coordinates of an explicit initial student
