@@ -196,3 +196,23 @@ def test_passes_once_false_keeps_the_module_passes():
     lib = _library(_leaf_every_level)
     assert not jit.has_machine_code(lib) and not getattr(lib, "_module_passes_pending", False)
     assert jit._PASSES_ONCE[0] is True
+
+
+@jit.internal
+def _leaf_prints_later(k):
+    print("later", k)
+    return k + 2
+
+
+@njit
+def _caller_outside(k):
+    return _leaf_prints_later(k)
+
+
+def test_a_waiting_environment_is_set_for_a_caller_compiled_outside(capfd):
+    """The leaf is compiled inside the block (its environment waits); its caller outside it,
+    by numba's own path: the environment is set then too."""
+    with jit.compiling():
+        _leaf_prints_later.compile("int64(int64)")
+    assert _caller_outside(5) == 7
+    assert "later 5" in capfd.readouterr().out

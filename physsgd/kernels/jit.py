@@ -176,9 +176,13 @@ def _materialise(library):
             library._module_passes_pending = False
             _NUMBA["optimize_final_module"](library)
         _NUMBA["finalize_final_module"](library)
-        engine = library.codegen._engine
-        for name in [n for n in _PENDING_ENVS if engine.is_symbol_defined(n)]:
-            _NUMBA["set_env"](library.codegen, name, _PENDING_ENVS.pop(name))
+        _set_pending_envs(library.codegen)
+
+
+def _set_pending_envs(cg):
+    """Set the environments whose globals now exist (in a caller's code that linked them)."""
+    for name in [n for n in _PENDING_ENVS if cg._engine.is_symbol_defined(n)]:
+        _NUMBA["set_env"](cg, name, _PENDING_ENVS.pop(name))
 
 
 def _links_only(library):
@@ -205,6 +209,8 @@ def _finalize_final_module(self):
         self._finalized = True
         return
     _NUMBA["finalize_final_module"](self)
+    if _PENDING_ENVS:       # a caller compiled outside the block may link a waiting library
+        _set_pending_envs(self.codegen)
 
 
 def _get_pointer_to_function(self, name):
