@@ -91,29 +91,25 @@ def test_compiling_honours_numba_opt(monkeypatch):
 
 # machine code on demand: fresh functions, compiled only by these tests
 
-@jit.internal
-def _leaf_on_demand(x):
-    return 2.0 * x.sum()
+def _leaf_and_caller():
+    """A fresh internal leaf and a plain @njit caller of it (each test compiles its own)."""
+    @jit.internal
+    def leaf(x):
+        return 2.0 * x.sum()
+
+    @njit
+    def caller(x):
+        return leaf(x) + 1.0
+    return leaf, caller
 
 
-@njit
-def _caller_on_demand(x):
-    return _leaf_on_demand(x) + 1.0
-
-
-@jit.internal
-def _leaf_eager(x):
-    return 2.0 * x.sum()
-
-
-@njit
-def _caller_eager(x):
-    return _leaf_eager(x) + 1.0
+def _compiled(dispatcher):
+    (cres,) = dispatcher.overloads.values()
+    return cres
 
 
 def _library(dispatcher):
-    (cres,) = dispatcher.overloads.values()
-    return cres.library
+    return _compiled(dispatcher).library
 
 
 def test_internal_libraries_get_no_machine_code_inside_compiling():
@@ -121,13 +117,27 @@ def test_internal_libraries_get_no_machine_code_inside_compiling():
     library and never gets machine code of its own; the caller, asked for its wrapper, does and
     runs. Outside, numba's own path: both get machine code."""
     x = np.arange(4.0)
+    leaf, caller = _leaf_and_caller()
     with jit.compiling():
-        assert _caller_on_demand(x) == 13.0
-    assert not jit.has_machine_code(_library(_leaf_on_demand))
-    assert jit.has_machine_code(_library(_caller_on_demand))
-    assert _caller_on_demand(x) == 13.0 and _leaf_on_demand(x) == 12.0
-    assert _caller_eager(x) == 13.0
-    assert jit.has_machine_code(_library(_leaf_eager)) and jit.has_machine_code(_library(_caller_eager))
+        assert caller(x) == 13.0
+    assert not jit.has_machine_code(_library(leaf))
+    assert jit.has_machine_code(_library(caller))
+    assert caller(x) == 13.0 and leaf(x) == 12.0
+    leaf, caller = _leaf_and_caller()
+    assert caller(x) == 13.0
+    assert jit.has_machine_code(_library(leaf)) and jit.has_machine_code(_library(caller))
+
+
+def test_a_library_with_a_wrapper_is_optimised_and_compiled_in_the_window():
+    """The caller (a plain @njit: a CPython wrapper) ran, so it has its machine code; its
+    module passes ran at finalisation, the leaf's were left to it."""
+    leaf, caller = _leaf_and_caller()
+    with jit.compiling():
+        caller(np.arange(4.0))
+    lib = _library(caller)
+    assert jit.has_machine_code(lib) and not getattr(lib, "_module_passes_pending", False)
+    assert _library(leaf)._module_passes_pending
+    assert jit._links_only(_library(leaf)) and not jit._links_only(lib)
 
 
 @jit.internal
@@ -162,21 +172,8 @@ def test_a_waiting_library_asked_for_its_function_gets_machine_code():
     lib = _library(_leaf_asked)
     assert not jit.has_machine_code(lib)
     assert lib._module_passes_pending       # left to its callers; run before its machine code
-    (cres,) = _leaf_asked.overloads.values()
-    assert lib.get_pointer_to_function(cres.fndesc.llvm_func_name) != 0
+    assert lib.get_pointer_to_function(_compiled(_leaf_asked).fndesc.llvm_func_name) != 0
     assert jit.has_machine_code(lib) and not lib._module_passes_pending
-
-
-def test_a_library_with_a_wrapper_is_optimised_and_compiled_in_the_window():
-    """The caller (a plain @njit: a CPython wrapper) ran, so it has its machine code; its
-    module passes ran at finalisation, the leaf's were left to it."""
-    lib = _library(_caller_on_demand) if _caller_on_demand.overloads else None
-    if lib is None:
-        with jit.compiling():
-            _caller_on_demand(np.arange(4.0))
-        lib = _library(_caller_on_demand)
-    assert jit.has_machine_code(lib) and not getattr(lib, "_module_passes_pending", False)
-    assert jit._links_only(_library(_leaf_on_demand)) and not jit._links_only(lib)
 
 
 @jit.internal
@@ -189,10 +186,8 @@ def test_passes_once_false_keeps_the_module_passes():
     libraries still wait for machine code."""
     from physsgd.kernels import overlaps
     assert overlaps.train_chain in jit._EVERY_LEVEL
-    with jit.machine_code_on_demand(passes_once=False):
-        from numba.core.compiler_lock import global_compiler_lock
-        with global_compiler_lock:
-            _leaf_every_level.compile("float64(float64)")
+    with jit.compiling(overlaps.train_chain):
+        _leaf_every_level.compile("float64(float64)")
     lib = _library(_leaf_every_level)
     assert not jit.has_machine_code(lib) and not getattr(lib, "_module_passes_pending", False)
     assert jit._PASSES_ONCE[0] is True
