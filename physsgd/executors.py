@@ -558,6 +558,22 @@ class _Inline:
         pass
 
 
+def dead_workers(procs: dict, patience: float = 30.0) -> set:
+    """The pids of a broken pool's workers that died of their own cause, not of the SIGTERM by
+    which the pool stops the others after the break. Waits up to `patience` seconds for every
+    worker to exit first: on a loaded machine a SIGKILLed worker can take seconds to be reaped,
+    and reading the exit codes before that blamed a bystander the pool had just terminated.
+    Only when every worker has exited, each by SIGTERM, is SIGTERM the cause (someone sent it)."""
+    deadline = time.monotonic() + patience
+    for p in procs.values():
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+    codes = {pid: p.exitcode for pid, p in procs.items()}
+    dead = {pid for pid, c in codes.items() if c not in (None, 0, -signal.SIGTERM)}
+    if dead or any(c is None for c in codes.values()):
+        return dead
+    return {pid for pid, c in codes.items() if c != 0}
+
+
 class _Local:
     def __init__(self, out_dir, workers, threads):
         self.out_dir, self.workers, self.threads = out_dir, workers, threads
@@ -623,13 +639,8 @@ class _Local:
             self._restart()
         return out
 
-    def _dead_pids(self) -> set:
-        for p in self.procs.values():
-            p.join(timeout=2.0)
-        codes = {pid: p.exitcode for pid, p in self.procs.items()}
-        # workers the pool terminated itself after the break exit by SIGTERM; the one that broke it did not
-        dead = {pid for pid, c in codes.items() if c not in (None, 0, -signal.SIGTERM)}
-        return dead or {pid for pid, c in codes.items() if c not in (None, 0)}
+    def _dead_pids(self, patience: float = 30.0) -> set:
+        return dead_workers(self.procs, patience)
 
     def _lost(self, key, dead):
         """The outcome of a task whose pool broke: failed if its own worker died, else None (an

@@ -513,10 +513,38 @@ def test_a_dead_worker_fails_its_task_by_name_and_the_rest_goes_on(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 1, err
-    assert f"its worker process {victim} died (killed by SIGKILL" in err
+    assert f"its worker process {victim} died (killed by SIGKILL" in err, err
     assert "1 task(s) failed, e.g. " in err and "re-run the same command to resume" in err
     assert "Traceback" not in err and "BrokenProcessPool" not in err
     assert len(store.task_files(out)) == 5 and not temps(out) and not claims(out)
+
+
+class _Worker:
+    """A pool worker as executors.dead_workers sees it: exits with `code` once `reaped_after`
+    seconds of joins have passed."""
+    def __init__(self, code, reaped_after=0.0):
+        self.code, self.left, self.exitcode = code, reaped_after, None
+
+    def join(self, timeout=None):
+        waited = min(self.left, timeout if timeout is not None else self.left)
+        self.left -= waited
+        time.sleep(min(waited, 0.01))
+        if self.left <= 0:
+            self.exitcode = self.code
+
+
+def test_a_slowly_reaped_killed_worker_is_blamed_not_the_terminated_bystander():
+    # stop 23's CI on a loaded machine: the SIGKILLed worker took longer than the old 2 s join
+    # to be reaped, and its task's failure was pinned on the worker the pool had SIGTERMed
+    procs = {11: _Worker(-signal.SIGTERM), 12: _Worker(-signal.SIGKILL, reaped_after=5.0)}
+    assert executors.dead_workers(procs, patience=30.0) == {12}
+    # never reaped within the patience: nobody is blamed (its task is simply run again)
+    procs = {11: _Worker(-signal.SIGTERM), 12: _Worker(-signal.SIGKILL, reaped_after=60.0)}
+    assert executors.dead_workers(procs, patience=1.0) == set()
+    # every worker exited by SIGTERM: somebody sent it, so it is the cause
+    procs = {11: _Worker(-signal.SIGTERM), 12: _Worker(-signal.SIGTERM)}
+    assert executors.dead_workers(procs) == {11, 12}
+    assert executors.dead_workers({11: _Worker(0), 12: _Worker(1)}) == {12}
 
 
 def test_two_runs_on_one_directory_share_the_work(tmp_path):
