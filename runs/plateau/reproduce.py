@@ -7,8 +7,8 @@
 1. checks that the sweep's escape thresholds are theory.plateau(K, 0.5).eps_g / 10;
 2. runs the escape sweeps with ``physsgd.sweep.run`` (resumable: finished tasks are skipped on
    a re-run): small ``runs/plateau/escape.toml`` (N = 10^2 ... 10^5) into DIR/small/escape;
-   extended: the small sweep and ``runs/plateau/extend/escape.toml`` (K = 2, N = 10^6, 16
-   replicas: ~20 min of one core) into DIR/extend/escape; full ``runs/plateau/full/escape.toml``
+   extended: the small sweep and ``runs/plateau/extend/escape.toml`` (K = 2 and 3 at N = 10^6,
+   16 replicas, and 10^7, 4 replicas) into DIR/extend/escape; full ``runs/plateau/full/escape.toml``
    (N = 10^2 ... 10^7) into DIR/full/escape;
 3. runs a few trajectories for the first figure (cached in DIR/<scale>/trajectories_K*.npz; the
    extended scale uses the small scale's);
