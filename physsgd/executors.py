@@ -632,15 +632,12 @@ class _Local:
         if lost:
             # a worker died; everything else in flight went down with the pool
             lost += [(fut, self.futures.pop(fut)) for fut in list(self.futures)]
-            dead = self._dead_pids()
+            dead = dead_workers(self.procs)
             self.deaths += 1
             for fut, key in lost:
                 out.append((fut, self._lost(key, dead)))
             self._restart()
         return out
-
-    def _dead_pids(self, patience: float = 30.0) -> set:
-        return dead_workers(self.procs, patience)
 
     def _lost(self, key, dead):
         """The outcome of a task whose pool broke: failed if its own worker died, else None (an
